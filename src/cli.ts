@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * Command line entry: `domsec-milter serve | check-config | help`.
+ * Only this file (with config.ts) touches process.env and process.exit.
+ */
+
+import { ConfigError, describeConfig, loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { startService } from './serve.js';
+
+const USAGE = `usage: domsec-milter <command>
+
+commands:
+  serve          run the milter and its HTTP endpoint until SIGTERM
+  check-config   validate the environment and print the effective configuration
+  help           this text
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`domsec-milter: ${message}\n`);
+  process.exit(1);
+}
+
+function configOrExit() {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+}
+
+async function serve(): Promise<void> {
+  const config = configOrExit();
+  const log = createLogger(config.logLevel);
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(config, log);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    fail(`cannot start: ${e.code ? `${e.code} ` : ''}${e.message}`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    service.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function checkConfig(): void {
+  configOrExit();
+  process.stdout.write(`${describeConfig(process.env).join('\n')}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'help'] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'check-config':
+      return checkConfig();
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(USAGE);
+      fail(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  fail(err instanceof Error ? err.message : String(err));
+});

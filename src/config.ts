@@ -1,0 +1,164 @@
+/**
+ * The one place that reads the environment. One schema describes every
+ * variable: it validates, it renders `check-config`, and it documents.
+ */
+
+import { type ListenSpec, ListenSpecError, parseListenSpec } from '../protocol/listen.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface HttpListen {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Config {
+  readonly listen: ListenSpec;
+  readonly httpListen: HttpListen;
+  readonly logLevel: LogLevel;
+  readonly localDomains: readonly string[];
+  readonly maxConnections: number;
+  readonly drainTimeoutMs: number;
+}
+
+/** A bad value: the message names the variable, the value and what is expected. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    readonly value: string,
+    readonly expected: string,
+  ) {
+    super(`${variable}=${JSON.stringify(value)}: expected ${expected}`);
+  }
+}
+
+interface VariableSpec<K extends keyof Config> {
+  readonly name: string;
+  readonly key: K;
+  readonly default: string;
+  readonly description: string;
+  readonly secret?: boolean;
+  /** Returns the value or a description of what was expected. */
+  parse(raw: string): Config[K] | { readonly expected: string };
+}
+
+type AnyVariable = { [K in keyof Config]: VariableSpec<K> }[keyof Config];
+
+function listen(raw: string): ListenSpec | { expected: string } {
+  try {
+    return parseListenSpec(raw);
+  } catch (err) {
+    if (err instanceof ListenSpecError)
+      return { expected: 'inet:HOST:PORT or unix:/absolute/path' };
+    throw err;
+  }
+}
+
+function hostPort(raw: string): HttpListen | { expected: string } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(raw);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) return { expected: 'HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464' };
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function integer(min: number, max: number, unit = '') {
+  return (raw: string): number | { expected: string } => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max)
+      return { expected: `an integer from ${min} to ${max}${unit}` };
+    return n;
+  };
+}
+
+const DOMAIN =
+  /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
+
+function domains(raw: string): string[] | { expected: string } {
+  const list = raw
+    .split(',')
+    .map((d) => d.trim().toLowerCase())
+    .filter((d) => d !== '');
+  if (list.length === 0 || !list.every((d) => DOMAIN.test(d))) {
+    return { expected: 'a comma-separated list of domain names, e.g. example.org,example.com' };
+  }
+  return list;
+}
+
+export const VARIABLES: readonly AnyVariable[] = [
+  {
+    name: 'DOMSEC_LISTEN',
+    key: 'listen',
+    default: 'inet:127.0.0.1:8890',
+    description: 'milter socket: `inet:HOST:PORT` or `unix:/path`',
+    parse: listen,
+  },
+  {
+    name: 'DOMSEC_HTTP_LISTEN',
+    key: 'httpListen',
+    default: '127.0.0.1:9464',
+    description: 'metrics and health: `HOST:PORT`',
+    parse: hostPort,
+  },
+  {
+    name: 'DOMSEC_LOCAL_DOMAINS',
+    key: 'localDomains',
+    default: 'example.org',
+    description: 'our domains, comma-separated',
+    parse: domains,
+  },
+  {
+    name: 'DOMSEC_LOG_LEVEL',
+    key: 'logLevel',
+    default: 'info',
+    description: '`debug` | `info` | `warn` | `error`',
+    parse: (raw) =>
+      (['debug', 'info', 'warn', 'error'] as const).find((l) => l === raw) ?? {
+        expected: 'one of debug, info, warn, error',
+      },
+  },
+  {
+    name: 'DOMSEC_MAX_CONNECTIONS',
+    key: 'maxConnections',
+    default: '1000',
+    description: 'simultaneous MTA connections accepted',
+    parse: integer(1, 100_000),
+  },
+  {
+    name: 'DOMSEC_DRAIN_TIMEOUT',
+    key: 'drainTimeoutMs',
+    default: '30',
+    description: 'seconds SIGTERM waits for open messages before closing their connections',
+    parse: (raw) => {
+      const s = integer(0, 3600, ' seconds')(raw);
+      return typeof s === 'number' ? s * 1000 : s;
+    },
+  },
+];
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Validates the environment; throws ConfigError on the first bad variable. */
+export function loadConfig(env: Environment): Config {
+  const out: Record<string, unknown> = {};
+  for (const v of VARIABLES) {
+    const raw = env[v.name];
+    const value = raw === undefined || raw === '' ? v.default : raw;
+    const parsed = v.parse(value);
+    if (parsed !== null && typeof parsed === 'object' && 'expected' in parsed) {
+      throw new ConfigError(v.name, value, parsed.expected);
+    }
+    out[v.key] = parsed;
+  }
+  return out as unknown as Config;
+}
+
+/** The effective configuration as `NAME=value` lines, secrets redacted. */
+export function describeConfig(env: Environment): string[] {
+  return VARIABLES.map((v) => {
+    const raw = env[v.name];
+    const value = raw === undefined || raw === '' ? v.default : raw;
+    const shown = v.secret && value !== '' ? '(redacted)' : value;
+    return `${v.name}=${shown}${raw === undefined || raw === '' ? '  # default' : ''}`;
+  });
+}
