@@ -351,8 +351,10 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
     async stop() {
       if (stopped) return;
       stopped = true;
-      // "postfix stop" only signals master; wait until every daemon is gone.
-      await run(POSTFIX, ['-c', configDir, 'stop']).catch(() => undefined);
+      // In 3.7 "stop" and "abort" both SIGTERM the master, but "stop" then
+      // polls with "sleep 1" (~1 s per stop). Use "abort" and poll ourselves
+      // until every daemon of this instance is gone.
+      await run(POSTFIX, ['-c', configDir, 'abort']).catch(() => undefined);
       const deadline = Date.now() + 10_000;
       while (postfixProcesses(configDir).length > 0 && Date.now() < deadline) await sleep(25);
       killAll(configDir);
