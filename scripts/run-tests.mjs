@@ -6,7 +6,11 @@ import { join } from 'node:path';
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? find(join(dir, e.name)) : e.name.endsWith('.test.js') ? [join(dir, e.name)] : [],
+    e.isDirectory()
+      ? find(join(dir, e.name))
+      : e.name.endsWith('.test.js')
+        ? [join(dir, e.name)]
+        : [],
   );
 }
 

@@ -22,9 +22,22 @@ import {
 const COMMANDS: MtaCommand[] = [
   { type: 'optneg', version: 6, actions: 0x1ff, steps: 0x1fffff },
   { type: 'optneg', version: 2, actions: 0x3, steps: 0 },
-  { type: 'macro', stage: Cmd.CONNECT, macros: [['j', 'mx.example.org'], ['{daemon_name}', 'smtpd']] },
+  {
+    type: 'macro',
+    stage: Cmd.CONNECT,
+    macros: [
+      ['j', 'mx.example.org'],
+      ['{daemon_name}', 'smtpd'],
+    ],
+  },
   { type: 'macro', stage: Cmd.MAIL, macros: [] },
-  { type: 'connect', hostname: 'client.example.net', family: 'inet', port: 25025, address: '192.0.2.7' },
+  {
+    type: 'connect',
+    hostname: 'client.example.net',
+    family: 'inet',
+    port: 25025,
+    address: '192.0.2.7',
+  },
   { type: 'connect', hostname: '[2001:db8::1]', family: 'inet6', port: 1, address: '2001:db8::1' },
   { type: 'connect', hostname: 'localhost', family: 'unix', port: 0, address: '/var/run/sock' },
   { type: 'connect', hostname: 'unknown', family: 'unknown' },
@@ -71,7 +84,13 @@ const PACKETS: FilterPacket[] = [
   { type: 'quarantine', reason: 'undecryptable' },
   { type: 'progress' },
   { type: 'optneg', version: 6, actions: 0x13, steps: 0x3f },
-  { type: 'optneg', version: 6, actions: 0x113, steps: 0x1000, macros: { connect: 'j {daemon_name}', mail: '{auth_authen}' } },
+  {
+    type: 'optneg',
+    version: 6,
+    actions: 0x113,
+    steps: 0x1000,
+    macros: { connect: 'j {daemon_name}', mail: '{auth_authen}' },
+  },
 ];
 
 function decodeAllSplits(wire: Buffer): Frame[][] {
@@ -85,7 +104,9 @@ function decodeAllSplits(wire: Buffer): Frame[][] {
 }
 
 function plain(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v, (_k, x) => (x?.type === 'Buffer' ? Buffer.from(x.data).toString('hex') : x)));
+  return JSON.parse(
+    JSON.stringify(v, (_k, x) => (x?.type === 'Buffer' ? Buffer.from(x.data).toString('hex') : x)),
+  );
 }
 
 describe('frame codec', () => {
@@ -135,14 +156,19 @@ describe('MTA commands', () => {
       for (const frames of decodeAllSplits(wire)) {
         assert.equal(frames.length, 1);
         const back = decodeCommand(frames[0]!);
-        const expected = c.type === 'macro' ? { ...c, macros: c.macros.map(([k, v]) => [k, v]) } : c;
+        const expected =
+          c.type === 'macro' ? { ...c, macros: c.macros.map(([k, v]) => [k, v]) } : c;
         assert.deepEqual(plain(back), plain(expected));
       }
     });
   }
 
   test('connect families are decoded from Postfix bytes', () => {
-    const unix = Buffer.concat([Buffer.from('localhost\0L'), Buffer.from([0, 0]), Buffer.from('/tmp/s\0')]);
+    const unix = Buffer.concat([
+      Buffer.from('localhost\0L'),
+      Buffer.from([0, 0]),
+      Buffer.from('/tmp/s\0'),
+    ]);
     assert.deepEqual(decodeCommand({ cmd: Cmd.CONNECT, data: unix }), {
       type: 'connect',
       hostname: 'localhost',
@@ -155,16 +181,37 @@ describe('MTA commands', () => {
       hostname: 'unknown',
       family: 'unknown',
     });
-    assert.throws(() => decodeCommand({ cmd: Cmd.CONNECT, data: Buffer.from('host\0X') }), /unknown family/);
-    assert.throws(() => decodeCommand({ cmd: Cmd.CONNECT, data: Buffer.from('host\x004') }), /without port/);
-    assert.throws(() => decodeCommand({ cmd: Cmd.CONNECT, data: Buffer.from('host') }), /too short/);
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.CONNECT, data: Buffer.from('host\0X') }),
+      /unknown family/,
+    );
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.CONNECT, data: Buffer.from('host\x004') }),
+      /without port/,
+    );
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.CONNECT, data: Buffer.from('host') }),
+      /too short/,
+    );
   });
 
   test('malformed packets are protocol errors, not crashes', () => {
-    assert.throws(() => decodeCommand({ cmd: Cmd.OPTNEG, data: Buffer.alloc(11) }), MilterProtocolError);
-    assert.throws(() => decodeCommand({ cmd: Cmd.MACRO, data: Buffer.alloc(0) }), MilterProtocolError);
-    assert.throws(() => decodeCommand({ cmd: Cmd.HEADER, data: Buffer.from('NoNul') }), MilterProtocolError);
-    assert.throws(() => decodeCommand({ cmd: Cmd.MAIL, data: Buffer.alloc(0) }), MilterProtocolError);
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.OPTNEG, data: Buffer.alloc(11) }),
+      MilterProtocolError,
+    );
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.MACRO, data: Buffer.alloc(0) }),
+      MilterProtocolError,
+    );
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.HEADER, data: Buffer.from('NoNul') }),
+      MilterProtocolError,
+    );
+    assert.throws(
+      () => decodeCommand({ cmd: Cmd.MAIL, data: Buffer.alloc(0) }),
+      MilterProtocolError,
+    );
     assert.deepEqual(decodeCommand({ cmd: 0x7a, data: Buffer.from('z') }).type, 'unrecognised');
   });
 
@@ -198,15 +245,30 @@ describe('filter packets', () => {
     assert.throws(() => encodeFilterPacket(replyCode(250, undefined, 'ok')), /not a 4xx or 5xx/);
     assert.throws(() => encodeFilterPacket(replyCode(550, '4.7.1', 'x')), /does not match/);
     assert.throws(() => encodeFilterPacket(replyCode(550, '5.7.1', 'a\r\nb')), MilterUsageError);
-    assert.throws(() => encodeFilterPacket(replyCode(550, '5.7.1', 'x'.repeat(981))), /longer than 980/);
-    assert.throws(() => encodeFilterPacket(replyCode(550, '5.7.1', Array(33).fill('x'))), /33 lines/);
-    assert.throws(() => encodeFilterPacket({ type: 'addHeader', name: 'Bad Name', value: 'x' }), /invalid header/);
-    assert.throws(() => encodeFilterPacket({ type: 'changeHeader', name: 'X', index: 0, value: 'x' }), /1-based/);
+    assert.throws(
+      () => encodeFilterPacket(replyCode(550, '5.7.1', 'x'.repeat(981))),
+      /longer than 980/,
+    );
+    assert.throws(
+      () => encodeFilterPacket(replyCode(550, '5.7.1', Array(33).fill('x'))),
+      /33 lines/,
+    );
+    assert.throws(
+      () => encodeFilterPacket({ type: 'addHeader', name: 'Bad Name', value: 'x' }),
+      /invalid header/,
+    );
+    assert.throws(
+      () => encodeFilterPacket({ type: 'changeHeader', name: 'X', index: 0, value: 'x' }),
+      /1-based/,
+    );
   });
 
   test('header values are folded with bare LF on the wire', () => {
     const wire = encodeFilterPacket({ type: 'addHeader', name: 'X-F', value: 'a\r\n\tb' });
     assert.equal(wire.subarray(5).toString('latin1'), 'X-F\0a\n\tb\0');
-    assert.throws(() => encodeFilterPacket({ type: 'addHeader', name: 'X', value: 'a\rb' }), /bare CR/);
+    assert.throws(
+      () => encodeFilterPacket({ type: 'addHeader', name: 'X', value: 'a\rb' }),
+      /bare CR/,
+    );
   });
 });

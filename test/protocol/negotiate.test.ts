@@ -16,7 +16,10 @@ const OFFERS = {
 describe('option negotiation', () => {
   test('asks only for what the filter needs, and for nothing the MTA did not offer', () => {
     for (const [name, offer] of Object.entries(OFFERS)) {
-      const r = negotiate(offer, { optionalActions: ['ADDHDRS', 'CHGHDRS', 'CHGBODY'], events: ['rcpt'] });
+      const r = negotiate(offer, {
+        optionalActions: ['ADDHDRS', 'CHGHDRS', 'CHGBODY'],
+        events: ['rcpt'],
+      });
       assert.ok(r.ok, name);
       assert.equal(r.negotiated.actions & ~offer.actions, 0, `${name}: actions within offer`);
       assert.equal(r.negotiated.steps & ~offer.steps, 0, `${name}: steps within offer`);
@@ -28,7 +31,14 @@ describe('option negotiation', () => {
     const r = negotiate(OFFERS.postfix, { events: ['rcpt', 'body'] });
     assert.ok(r.ok);
     assert.deepEqual([...r.negotiated.events].sort(), ['body', 'rcpt']);
-    const off = Step.NOCONNECT | Step.NOHELO | Step.NOMAIL | Step.NODATA | Step.NOHDRS | Step.NOEOH | Step.NOUNKNOWN;
+    const off =
+      Step.NOCONNECT |
+      Step.NOHELO |
+      Step.NOMAIL |
+      Step.NODATA |
+      Step.NOHDRS |
+      Step.NOEOH |
+      Step.NOUNKNOWN;
     assert.equal(r.reply.steps & (off | Step.NORCPT | Step.NOBODY), off);
     const none = negotiate({ version: 6, actions: 0x1ff, steps: 0 }, { events: ['rcpt'] });
     assert.ok(none.ok);
