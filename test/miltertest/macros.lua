@@ -1,0 +1,10 @@
+dofile(dir .. "/common.lua")
+local conn = open()
+message(conn, "<alice@example.org>", {"<bob@example.net>"}, {{"X-Test-Action", "echo-macros"}})
+check(mt.eom(conn) == nil, "mt.eom() failed")
+expect_reply(conn, SMFIR_ACCEPT, "EOM")
+local got = mt.getheader(conn, "X-Test-Macros", 0)
+local want = "i=4AbCdEf j=mx.example.org auth_authen=alice daemon_name=smtpd client=192.0.2.9"
+check(got == want, "macros: got '" .. tostring(got) .. "'")
+mt.disconnect(conn)
+mt.echo("macros ok")

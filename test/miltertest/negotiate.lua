@@ -1,0 +1,17 @@
+dofile(dir .. "/common.lua")
+local conn = open()
+-- What the test milter asked for: header and body changes, recipients, sender, quarantine.
+check(mt.test_action(conn, SMFIF_ADDHDRS), "ADDHDRS not requested")
+check(mt.test_action(conn, SMFIF_CHGHDRS), "CHGHDRS not requested")
+check(mt.test_action(conn, SMFIF_CHGBODY), "CHGBODY not requested")
+check(mt.test_action(conn, SMFIF_ADDRCPT), "ADDRCPT not requested")
+check(mt.test_action(conn, SMFIF_DELRCPT), "DELRCPT not requested")
+check(mt.test_action(conn, SMFIF_CHGFROM), "CHGFROM not requested")
+check(mt.test_action(conn, SMFIF_QUARANTINE), "QUARANTINE not requested")
+-- Events it does not need are switched off; headers need no reply.
+check(mt.test_option(conn, SMFIP_NOHELO), "NOHELO not set")
+check(mt.test_option(conn, SMFIP_NOBODY), "NOBODY not set")
+check(mt.test_option(conn, SMFIP_NR_HDR), "NR_HDR not set")
+check(not mt.test_option(conn, SMFIP_NORCPT), "NORCPT set but the milter checks recipients")
+mt.disconnect(conn)
+mt.echo("negotiate ok")
