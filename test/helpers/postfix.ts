@@ -23,7 +23,9 @@ export interface PostfixOptions {
   milter?: string;
   /** Default 'tempfail', set explicitly because Postfix 3.11 changed the default. */
   milterDefaultAction?: 'accept' | 'tempfail' | 'reject';
-  milterMacros?: Partial<Record<'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'eoh' | 'eom', string>>;
+  milterMacros?: Partial<
+    Record<'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'eoh' | 'eom', string>
+  >;
   /** Extra main.cf parameters; they win over the defaults below. */
   mainCf?: Record<string, string>;
   /**
@@ -53,15 +55,8 @@ const POSTQUEUE = '/usr/sbin/postqueue';
 // Every parent of the instance state must be traversable by the postfix user,
 // so instances live under a 0755 base rather than a 0700 mktemp dir.
 const BASE_DIR = process.env['DOMSEC_POSTFIX_BASE'] ?? '/tmp/domsec-postfix';
-const MILTER_MACRO_PARAMS = {
-  connect: 'milter_connect_macros',
-  helo: 'milter_helo_macros',
-  mail: 'milter_mail_macros',
-  rcpt: 'milter_rcpt_macros',
-  data: 'milter_data_macros',
-  eoh: 'milter_end_of_header_macros',
-  eom: 'milter_end_of_data_macros',
-} as const;
+// milter_<stage>_macros, except the two stages Postfix spells out.
+const MACRO_STAGE: Record<string, string> = { eoh: 'end_of_header', eom: 'end_of_data' };
 
 export function postfixAvailable(): boolean {
   // A private master must start as root (it drops to mail_owner itself).
@@ -79,6 +74,16 @@ function run(file: string, args: string[], input?: Buffer | string): Promise<str
   });
 }
 
+function attempt<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+const done = (p: Promise<unknown>): Promise<void> => p.then(() => undefined);
+
 /**
  * Live processes of the instance using configDir. Postfix passes the config
  * dir to every daemon as MAIL_CONFIG; zombies have an empty environ and so
@@ -89,23 +94,15 @@ export function postfixProcesses(configDir: string): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(needle)) pids.push(Number(name));
-    } catch {
-      // The process exited while we looked, or is not ours to read.
-    }
+    // The process may exit while we look: treat unreadable as "not ours".
+    const env = (): string => readFileSync(`/proc/${name}/environ`, 'latin1');
+    if (attempt(env)?.includes(needle)) pids.push(Number(name));
   }
   return pids;
 }
 
 function killAll(configDir: string): void {
-  for (const pid of postfixProcesses(configDir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  for (const pid of postfixProcesses(configDir)) attempt(() => process.kill(pid, 'SIGKILL'));
 }
 
 const live = new Map<string, string>(); // instance dir -> config dir
@@ -131,20 +128,24 @@ function installExitHook(): void {
   }
 }
 
+// A zombie counts as dead: PID 1 in these containers reaps orphans lazily.
+function alive(pid: number): boolean {
+  const stat = attempt(() => readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  return stat !== undefined && stat[stat.lastIndexOf(')') + 2] !== 'Z';
+}
+
 // Instances whose owning Node process died without cleanup (SIGKILL, OOM).
 function reapStale(): void {
   for (const name of existsSync(BASE_DIR) ? readdirSync(BASE_DIR) : []) {
     const dir = join(BASE_DIR, name);
-    try {
-      const owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
-      process.kill(owner, 0);
-    } catch (err) {
-      // EPERM: alive. ENOENT: another process is between mkdtemp and writing owner.pid.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EPERM' || code === 'ENOENT') continue;
-      killAll(join(dir, 'etc'));
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // No or empty owner.pid: another process is between mkdtemp and writing it.
+    const owner = Number.parseInt(
+      attempt(() => readFileSync(join(dir, 'owner.pid'), 'utf8')) ?? '',
+      10,
+    );
+    if (Number.isNaN(owner) || alive(owner)) continue;
+    killAll(join(dir, 'etc'));
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -193,7 +194,7 @@ function mainCf(dir: string, opts: PostfixOptions): Record<string, string> {
     params['non_smtpd_milters'] = opts.milter;
   }
   for (const [stage, macros] of Object.entries(opts.milterMacros ?? {})) {
-    params[MILTER_MACRO_PARAMS[stage as keyof typeof MILTER_MACRO_PARAMS]] = macros;
+    params[`milter_${MACRO_STAGE[stage] ?? stage}_macros`] = macros;
   }
   return { ...params, ...opts.mainCf };
 }
@@ -256,11 +257,6 @@ function listening(port: number): boolean {
     .some((l) => l.trim().split(/\s+/)[1] === hex && l.trim().split(/\s+/)[3] === '0A');
 }
 
-async function tail(file: string, lines = 40): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '(no maillog)');
-  return text.split('\n').slice(-lines).join('\n');
-}
-
 async function startOnce(dir: string, opts: PostfixOptions): Promise<number> {
   const configDir = join(dir, 'etc');
   const logFile = join(dir, 'maillog');
@@ -288,9 +284,9 @@ async function startOnce(dir: string, opts: PostfixOptions): Promise<number> {
     }
   } catch (err) {
     killAll(configDir);
-    throw new Error(
-      `Postfix in ${configDir} failed to start: ${(err as Error).message}\n--- maillog tail ---\n${await tail(logFile)}`,
-    );
+    const log = await readFile(logFile, 'utf8').catch(() => '(no maillog)');
+    const tail = log.split('\n').slice(-40).join('\n');
+    throw new Error(`Postfix in ${configDir} failed to start: ${(err as Error).message}\n${tail}`);
   }
 }
 
@@ -330,10 +326,9 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
     configDir,
     queueDir,
     logFile,
-    async sendmail(from, to, data) {
-      // -i: a line with a single dot is message content, not end of input.
-      await run(SENDMAIL, ['-C', configDir, '-i', '-f', from, '--', ...to], data);
-    },
+    // -i: a line with a single dot is message content, not end of input.
+    sendmail: (from, to, data) =>
+      done(run(SENDMAIL, ['-C', configDir, '-i', '-f', from, '--', ...to], data)),
     async queueIds() {
       const out = await run(POSTQUEUE, ['-c', configDir, '-j']);
       return out
@@ -341,13 +336,9 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
         .filter((l) => l.trim() !== '')
         .map((l) => (JSON.parse(l) as { queue_id: string }).queue_id);
     },
-    async flush() {
-      await run(POSTQUEUE, ['-c', configDir, '-f']);
-    },
+    flush: () => done(run(POSTQUEUE, ['-c', configDir, '-f'])),
     log: () => readFile(logFile, 'utf8').catch(() => ''),
-    async reload() {
-      await run(POSTFIX, ['-c', configDir, 'reload']);
-    },
+    reload: () => done(run(POSTFIX, ['-c', configDir, 'reload'])),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -132,9 +132,15 @@ export async function sendMail(opts: SendMailOptions): Promise<SendMailResult> {
     // 421 (or any non-2xx greeting) means the server wants us gone: stop without QUIT.
     const banner = await step('<banner>');
     if (banner.code !== 220) return result;
-    let hello = await step(`EHLO ${opts.helo ?? 'client.test'}`, `EHLO ${opts.helo ?? 'client.test'}\r\n`);
+    let hello = await step(
+      `EHLO ${opts.helo ?? 'client.test'}`,
+      `EHLO ${opts.helo ?? 'client.test'}\r\n`,
+    );
     if (hello.code >= 500 && hello.code <= 504) {
-      hello = await step(`HELO ${opts.helo ?? 'client.test'}`, `HELO ${opts.helo ?? 'client.test'}\r\n`);
+      hello = await step(
+        `HELO ${opts.helo ?? 'client.test'}`,
+        `HELO ${opts.helo ?? 'client.test'}\r\n`,
+      );
     }
     if (hello.code === 421) return result;
     const mail = await step(`MAIL FROM:<${opts.from}>`, `MAIL FROM:<${opts.from}>\r\n`);
@@ -174,7 +180,10 @@ export async function sendMany(
       results[i] = await sendMail({ ...messages[i]!, port });
     }
   };
-  const workers = Array.from({ length: Math.max(1, Math.min(concurrency, messages.length)) }, worker);
+  const workers = Array.from(
+    { length: Math.max(1, Math.min(concurrency, messages.length)) },
+    worker,
+  );
   await Promise.all(workers);
   return results;
 }

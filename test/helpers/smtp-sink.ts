@@ -105,6 +105,7 @@ function handleSession(
   let helo = '';
   let txn: Txn | undefined;
   let inData = false;
+  let quitting = false;
   // Command mode: bytes not yet forming a complete line.
   let pending: Buffer = Buffer.alloc(0);
   // Data mode: chunks are kept as received and joined once per message, so a
@@ -120,56 +121,54 @@ function handleSession(
     if (!socket.destroyed) socket.write(`${text}\r\n`);
   };
 
-  const command = (line: string): void => {
+  // Returns the reply text for one command line.
+  const command = (line: string): string => {
     const verb = (line.split(' ', 1)[0] ?? '').toUpperCase();
     const arg = line.slice(verb.length).trim();
     switch (verb) {
       case 'EHLO':
         helo = arg;
         txn = undefined;
-        reply(`250-${HOSTNAME}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 209715200`);
-        return;
+        return `250-${HOSTNAME}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 209715200`;
       case 'HELO':
         helo = arg;
         txn = undefined;
-        reply(`250 ${HOSTNAME}`);
-        return;
+        return `250 ${HOSTNAME}`;
       case 'MAIL': {
         const addr = /^FROM:\s*<([^>]*)>/i.exec(arg)?.[1];
-        if (!helo) return reply('503 5.5.1 Error: send HELO/EHLO first');
-        if (txn) return reply('503 5.5.1 Error: nested MAIL command');
-        if (addr === undefined) return reply('501 5.5.4 Syntax: MAIL FROM:<address>');
+        if (!helo) return '503 5.5.1 Error: send HELO/EHLO first';
+        if (txn) return '503 5.5.1 Error: nested MAIL command';
+        if (addr === undefined) return '501 5.5.4 Syntax: MAIL FROM:<address>';
         txn = { mailFrom: addr, rcptTo: [] };
-        return reply('250 2.1.0 Ok');
+        return '250 2.1.0 Ok';
       }
       case 'RCPT': {
         const addr = /^TO:\s*<([^>]*)>/i.exec(arg)?.[1];
-        if (!txn) return reply('503 5.5.1 Error: need MAIL command');
-        if (!addr) return reply('501 5.5.4 Syntax: RCPT TO:<address>');
+        if (!txn) return '503 5.5.1 Error: need MAIL command';
+        if (!addr) return '501 5.5.4 Syntax: RCPT TO:<address>';
         const refusal = opts.rejectRcpt?.(addr);
-        if (refusal) return reply(refusal);
+        if (refusal) return refusal;
         txn.rcptTo.push(addr);
-        return reply('250 2.1.5 Ok');
+        return '250 2.1.5 Ok';
       }
       case 'DATA':
-        if (!txn) return reply('503 5.5.1 Error: need MAIL command');
-        if (txn.rcptTo.length === 0) return reply('554 5.5.1 Error: no valid recipients');
+        if (!txn) return '503 5.5.1 Error: need MAIL command';
+        if (txn.rcptTo.length === 0) return '554 5.5.1 Error: no valid recipients';
         inData = true;
         chunks = [];
         dataLen = 0;
         tail = CRLF;
-        return reply('354 End data with <CR><LF>.<CR><LF>');
+        return '354 End data with <CR><LF>.<CR><LF>';
       case 'RSET':
         txn = undefined;
-        return reply('250 2.0.0 Ok');
+        return '250 2.0.0 Ok';
       case 'NOOP':
-        return reply('250 2.0.0 Ok');
+        return '250 2.0.0 Ok';
       case 'QUIT':
-        reply('221 2.0.0 Bye');
-        socket.end();
-        return;
+        quitting = true;
+        return '221 2.0.0 Bye';
       default:
-        return reply('502 5.5.2 Error: command not recognized');
+        return '502 5.5.2 Error: command not recognized';
     }
   };
 
@@ -205,7 +204,11 @@ function handleSession(
       if (nl < 0) break;
       const line = buf.subarray(0, nl).toString('latin1').replace(/\r$/, '');
       buf = buf.subarray(nl + 1);
-      command(line);
+      reply(command(line));
+      if (quitting) {
+        socket.end();
+        return undefined;
+      }
       if (inData) {
         pending = Buffer.alloc(0);
         return buf;
@@ -224,7 +227,7 @@ function handleSession(
   socket.on('data', (input: Buffer) => {
     let chunk: Buffer | undefined = input;
     // Pipelined input may switch modes several times within one read.
-    while (chunk && chunk.length > 0 && !socket.destroyed) {
+    while (chunk && chunk.length > 0 && !socket.destroyed && !quitting) {
       chunk = inData ? feedData(chunk) : feedCommands(chunk);
     }
   });
@@ -257,7 +260,10 @@ function makeMessage(helo: string, txn: Txn, data: Buffer): SinkMessage {
     if (parsed) return parsed;
     parsed = new Map();
     // Unfold: a CRLF followed by whitespace continues the previous field.
-    const text = data.subarray(0, headerEnd).toString('utf8').replace(/\r\n(?=[ \t])/g, '');
+    const text = data
+      .subarray(0, headerEnd)
+      .toString('utf8')
+      .replace(/\r\n(?=[ \t])/g, '');
     for (const line of text.split('\r\n')) {
       const colon = line.indexOf(':');
       if (colon <= 0) continue;
