@@ -1,7 +1,8 @@
 /**
  * The pass-through application: accepts every message unchanged. It asks the
- * MTA for no event at all, so each message costs one round trip (end of
- * message) on the milter socket.
+ * MTA only for MAIL, without a reply (so the server knows a message is open
+ * and SIGTERM lets it finish), and answers end of message: one round trip
+ * per message on the milter socket.
  */
 
 import type { MilterApplication, TransactionHandler } from '../../protocol/index.js';
@@ -13,7 +14,7 @@ const acceptEverything: TransactionHandler = {
 
 export function passThroughApplication(): MilterApplication {
   return {
-    capabilities: { events: [] },
+    capabilities: { events: ['mail'], noReply: ['mail'] },
     openConnection: () => ({ transaction: () => acceptEverything }),
   };
 }

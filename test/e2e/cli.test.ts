@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Decisions, MilterClient } from '../../protocol/index.js';
+import { runCli, startServe } from '../helpers/cli.js';
+
+describe('domsec-milter command line', () => {
+  for (const [variable, value, expected] of [
+    ['DOMSEC_LISTEN', 'bogus', /DOMSEC_LISTEN="bogus": expected inet:HOST:PORT or unix:/],
+    ['DOMSEC_LISTEN', 'inet:127.0.0.1:99999', /DOMSEC_LISTEN="inet:127.0.0.1:99999": expected/],
+    [
+      'DOMSEC_LOG_LEVEL',
+      'loud',
+      /DOMSEC_LOG_LEVEL="loud": expected one of debug, info, warn, error/,
+    ],
+    [
+      'DOMSEC_LOCAL_DOMAINS',
+      'not a domain',
+      /DOMSEC_LOCAL_DOMAINS="not a domain": expected a comma-separated/,
+    ],
+    ['DOMSEC_HTTP_LISTEN', '9464', /DOMSEC_HTTP_LISTEN="9464": expected HOST:PORT/],
+    ['DOMSEC_DRAIN_TIMEOUT', '-1', /DOMSEC_DRAIN_TIMEOUT="-1": expected an integer/],
+  ] as const) {
+    test(`bad ${variable} is one line on stderr and exit 1 (serve and check-config)`, async () => {
+      for (const command of ['serve', 'check-config']) {
+        const r = await runCli([command], { [variable]: value });
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, expected);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `one line, got: ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/, 'no stack trace');
+      }
+    });
+  }
+
+  test('check-config prints the effective configuration', async () => {
+    const r = await runCli(['check-config'], { DOMSEC_LOCAL_DOMAINS: 'example.org,Example.COM' });
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^DOMSEC_LOCAL_DOMAINS=example.org,Example.COM$/m);
+    assert.match(r.stdout, /^DOMSEC_LISTEN=inet:127.0.0.1:8890 {2}# default$/m);
+  });
+
+  test('an unknown command is an error', async () => {
+    const r = await runCli(['frobnicate']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /unknown command "frobnicate"/);
+  });
+
+  test('a milter port already in use: one line, exit 1', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = await runCli(['serve'], { DOMSEC_LISTEN: `inet:127.0.0.1:${port}` });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /cannot start: EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('serve on a unix socket accepts messages', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-cli-'));
+    const path = join(dir, 'milter.sock');
+    const milter = await startServe({ DOMSEC_LISTEN: `unix:${path}` });
+    try {
+      const c = await MilterClient.connect({ kind: 'unix', path });
+      await c.negotiate();
+      await c.mail('<a@example.org>');
+      assert.deepEqual((await c.endOfMessage()).decision, Decisions.accept);
+      c.destroy();
+    } finally {
+      assert.equal(await milter.stop(), 0);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('SIGTERM drains: the open message finishes, then exit 0', async () => {
+    const milter = await startServe();
+    const spec = { kind: 'inet', host: '127.0.0.1', port: milter.port } as const;
+    const busy = await MilterClient.connect(spec);
+    const idle = await MilterClient.connect(spec);
+    await busy.negotiate();
+    await idle.negotiate();
+    await busy.mail('<a@example.org>');
+    await sleep(50);
+    milter.process.kill('SIGTERM');
+    await sleep(200);
+    assert.ok(idle.closed, 'idle connection closed at once');
+    assert.equal(busy.closed, false, 'the open message is waited for');
+    assert.equal(milter.process.exitCode, null);
+    assert.deepEqual((await busy.endOfMessage()).decision, Decisions.accept);
+    assert.equal(await milter.exited, 0);
+    assert.match(milter.output(), /draining milter connections/);
+    assert.match(milter.output(), /milter stopped/);
+    busy.destroy();
+  });
+});
