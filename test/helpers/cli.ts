@@ -1,6 +1,7 @@
 /** Runs the real `domsec-milter` command as a child process. */
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 
@@ -39,6 +40,17 @@ export interface ServingMilter {
   exited: Promise<number | null>;
 }
 
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR']) if (process.env[k]) env[k] = process.env[k]!;
@@ -68,7 +80,8 @@ export async function startServe(env: Record<string, string> = {}): Promise<Serv
     child.once('exit', (code) => resolve(code)),
   );
   const deadline = Date.now() + 15_000;
-  while (!out.includes('milter listening')) {
+  // The "listening" line is at info level; at quieter levels a connect tells us instead.
+  while (!out.includes('milter listening') && !(await accepts(port))) {
     if (child.exitCode !== null) throw new Error(`domsec-milter exited ${child.exitCode}: ${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
