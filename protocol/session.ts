@@ -84,7 +84,7 @@ export class MilterConnection {
     readonly id: number,
     options: ConnectionOptions = {},
   ) {
-    this.opts = { ...DEFAULTS, ...stripUndefined(options) };
+    this.opts = resolveOptions(options);
     this.log = options.logger ?? NOOP_LOGGER;
     this.decoder = new FrameDecoder(this.opts.maxFrameLength);
     this.done = new Promise((resolve) => {
@@ -441,12 +441,15 @@ export class MilterConnection {
   }
 
   private makeConnectionContext(negotiated: Negotiated): ConnectionContext {
+    const socket = this.socket;
     return {
       id: this.id,
       negotiated,
-      peer: this.socket.remoteAddress
-        ? `${this.socket.remoteAddress}:${this.socket.remotePort}`
-        : 'unix',
+      // A getter: asking the kernel for the peer name costs a syscall per connection.
+      get peer() {
+        const { remoteAddress, remotePort } = socket;
+        return remoteAddress ? `${remoteAddress}:${remotePort}` : 'unix';
+      },
       macro: (name) => this.macroStore.get(name),
       macros: () => this.macroStore.all(),
     };
@@ -457,6 +460,14 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown })?.then === 'function';
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** The server passes one options object to every connection: merge it with the defaults once. */
+const resolved = new WeakMap<ConnectionOptions, typeof DEFAULTS>();
+function resolveOptions(options: ConnectionOptions): typeof DEFAULTS {
+  let r = resolved.get(options);
+  if (!r) {
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    r = { ...DEFAULTS, ...given };
+    resolved.set(options, r);
+  }
+  return r;
 }
