@@ -1,0 +1,111 @@
+/**
+ * Certificates as the CMS code needs them: the exact DER, issuer and serial
+ * bytes for IssuerAndSerialNumber, the subject key identifier, the public key
+ * as a Node KeyObject and the e-mail/DNS names. Parsed once, reused per message.
+ */
+
+import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
+import type * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { CmsError, encodedBytes, parseBer, toBuffer } from './asn1.js';
+import { OID } from './oids.js';
+
+export interface CertificateInfo {
+  readonly der: Buffer;
+  readonly pkijs: pkijs.Certificate;
+  readonly x509: X509Certificate;
+  readonly publicKey: KeyObject;
+  /** DER of the issuer Name exactly as in the certificate. */
+  readonly issuerDer: Buffer;
+  /** DER of the subject Name exactly as in the certificate. */
+  readonly subjectDer: Buffer;
+  /** Content octets of the serial number INTEGER. */
+  readonly serial: Buffer;
+  readonly subjectKeyId: Buffer | undefined;
+  readonly rfc822Names: readonly string[];
+  readonly dnsNames: readonly string[];
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** SHA-256 of the DER, lower-case hex. */
+  readonly fingerprint: string;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+/** All PEM blocks with the given label (e.g. CERTIFICATE), decoded. */
+export function pemBlocks(text: string, label: string): Buffer[] {
+  const out: Buffer[] = [];
+  for (const m of text.matchAll(PEM_BLOCK)) {
+    if (m[1] === label) out.push(Buffer.from(m[2]!.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'));
+  }
+  return out;
+}
+
+export function toPem(der: Buffer, label = 'CERTIFICATE'): string {
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}
+
+function parseSubjectAltNames(text: string | undefined): { email: string[]; dns: string[] } {
+  const email: string[] = [];
+  const dns: string[] = [];
+  for (const part of (text ?? '').split(/,\s*/)) {
+    const colon = part.indexOf(':');
+    if (colon < 0) continue;
+    const kind = part.slice(0, colon);
+    const value = part.slice(colon + 1).replace(/^"|"$/g, '');
+    if (kind === 'email') email.push(value.toLowerCase());
+    else if (kind === 'DNS') dns.push(value.toLowerCase());
+  }
+  return { email, dns };
+}
+
+export function loadCertificate(der: Buffer): CertificateInfo {
+  const asn = parseBer(der, 'certificate');
+  let cert: pkijs.Certificate;
+  let x509: X509Certificate;
+  try {
+    cert = new pkijs.Certificate({ schema: asn });
+    x509 = new X509Certificate(der);
+  } catch (err) {
+    throw new CmsError(
+      'malformed',
+      `certificate: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const tbs = (asn as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence;
+  // tbsCertificate: [0] version?, serial, signature, issuer, validity, subject, ...
+  const fields = tbs.valueBlock.value;
+  const offset = fields[0]?.idBlock.tagClass === 3 ? 1 : 0;
+  const ski = cert.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
+  const skiValue = ski?.parsedValue as asn1js.OctetString | undefined;
+  const names = parseSubjectAltNames(x509.subjectAltName);
+  return {
+    der,
+    pkijs: cert,
+    x509,
+    publicKey: x509.publicKey,
+    issuerDer: encodedBytes(fields[offset + 2]!),
+    subjectDer: encodedBytes(fields[offset + 4]!),
+    serial: toBuffer(cert.serialNumber.valueBlock.valueHexView),
+    subjectKeyId: skiValue ? toBuffer(skiValue.valueBlock.valueHexView) : undefined,
+    rfc822Names: names.email,
+    dnsNames: names.dns,
+    notBefore: cert.notBefore.value,
+    notAfter: cert.notAfter.value,
+    fingerprint: createHash('sha256').update(der).digest('hex'),
+  };
+}
+
+/** Every certificate in a PEM text, in order. */
+export function loadCertificatesPem(text: string): CertificateInfo[] {
+  return pemBlocks(text, 'CERTIFICATE').map(loadCertificate);
+}
+
+/** The issuer as "CN=..., O=..." for reports. */
+export function describeName(cert: CertificateInfo, which: 'issuer' | 'subject'): string {
+  return (which === 'issuer' ? cert.x509.issuer : cert.x509.subject)
+    .split('\n')
+    .reverse()
+    .join(', ');
+}
