@@ -1,0 +1,248 @@
+/**
+ * SignedData verification: every SignerInfo is checked (messageDigest over
+ * the content, signature over the DER signed attributes, contentType
+ * attribute), and its certificate handed to an injected validator for the
+ * path. Structural problems throw CmsError; a bad signer is a report entry.
+ */
+
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { type Asn1Limits, CmsError, DEFAULT_ASN1_LIMITS, encodedBytes, toBuffer } from './asn1.js';
+import { type CertificateInfo, loadCertificate } from './certificate.js';
+import { octetStringContent, parseContentInfo } from './content-info.js';
+import { OID, SIGNATURE_TYPE_NAMES } from './oids.js';
+import {
+  type DigestName,
+  digest,
+  digestByOid,
+  type PssParameters,
+  verifySignature,
+} from './signature-algorithms.js';
+
+export interface ChainVerdict {
+  readonly trusted: boolean;
+  readonly reason?: string;
+  /** Leaf first, anchor last. */
+  readonly path?: readonly CertificateInfo[];
+}
+
+/** Decides whether a signer certificate chains to something we trust. */
+export interface CertificateValidator {
+  validate(
+    leaf: CertificateInfo,
+    pool: readonly CertificateInfo[],
+    at: Date,
+  ): Promise<ChainVerdict>;
+}
+
+export interface SignerReport {
+  /** Signature and digest valid (the chain is judged separately in `chain`). */
+  readonly valid: boolean;
+  readonly failure?: { readonly code: string; readonly message: string };
+  readonly certificate?: CertificateInfo;
+  readonly chain?: ChainVerdict;
+  readonly digestAlgorithm: string;
+  readonly signatureAlgorithm: string;
+  /** RFC 3183 signature types by name: originator, domain, additional-attributes, review. */
+  readonly signatureTypes: readonly string[];
+  readonly signedAttributes: readonly string[];
+  readonly signingTime?: Date;
+  /** SMIMECapabilities announced by the signer, OIDs in order of preference. */
+  readonly capabilities: readonly string[];
+  /** DER Attributes RFC 3183 says a domain signer copies: security labels, ML expansion history. */
+  readonly copyableAttributes: readonly Buffer[];
+}
+
+export interface VerifyResult {
+  readonly contentType: string;
+  readonly content: Buffer;
+  readonly detached: boolean;
+  readonly signers: readonly SignerReport[];
+  readonly certificates: readonly CertificateInfo[];
+}
+
+export interface VerifyOptions {
+  readonly detachedContent?: Buffer;
+  readonly validator?: CertificateValidator;
+  readonly at?: Date;
+  readonly limits?: Asn1Limits;
+  /** Certificates known from elsewhere (a directory, earlier mail) for signers that sent none. */
+  readonly knownCertificates?: readonly CertificateInfo[];
+}
+
+function attrValues(attrs: pkijs.Attribute[] | undefined, type: string): asn1js.AsnType[] {
+  return (attrs?.find((a) => a.type === type)?.values as asn1js.AsnType[] | undefined) ?? [];
+}
+
+function pssParameters(params: unknown): PssParameters | undefined {
+  if (!(params instanceof asn1js.Sequence)) return undefined;
+  const p = new pkijs.RSASSAPSSParams({ schema: params });
+  return { digest: digestByOid(p.hashAlgorithm.algorithmId), saltLength: p.saltLength };
+}
+
+function findSignerCertificate(
+  sid: unknown,
+  certs: readonly CertificateInfo[],
+): CertificateInfo | undefined {
+  if (sid instanceof pkijs.IssuerAndSerialNumber) {
+    const issuer = toBuffer(sid.issuer.toSchema().toBER(false));
+    const serial = toBuffer(sid.serialNumber.valueBlock.valueHexView);
+    return certs.find(
+      (c) => c.serial.equals(serial) && (c.issuerDer.equals(issuer) || sameName(c, sid.issuer)),
+    );
+  }
+  const ski = toBuffer((sid as asn1js.Primitive).valueBlock.valueHexView);
+  return certs.find((c) => c.subjectKeyId?.equals(ski));
+}
+
+function sameName(cert: CertificateInfo, name: pkijs.RelativeDistinguishedNames): boolean {
+  return cert.pkijs.issuer.isEqual(name);
+}
+
+function checkSigner(
+  si: pkijs.SignerInfo,
+  content: Buffer,
+  eContentType: string,
+  certs: readonly CertificateInfo[],
+) {
+  const digestName: DigestName = digestByOid(si.digestAlgorithm.algorithmId);
+  const attrs = si.signedAttrs?.attributes;
+  const certificate = findSignerCertificate(si.sid, certs);
+  const base = {
+    certificate,
+    digestAlgorithm: si.digestAlgorithm.algorithmId,
+    signatureAlgorithm: si.signatureAlgorithm.algorithmId,
+    signedAttributes: attrs?.map((a) => a.type) ?? [],
+    signatureTypes: attrValues(attrs, OID.signatureType).map((v) => {
+      const id = (v as asn1js.ObjectIdentifier).valueBlock.toString();
+      return SIGNATURE_TYPE_NAMES[id] ?? id;
+    }),
+    signingTime: (attrValues(attrs, OID.signingTime)[0] as asn1js.UTCTime | undefined)?.toDate(),
+    capabilities:
+      (
+        attrValues(attrs, OID.smimeCapabilities)[0] as asn1js.Sequence | undefined
+      )?.valueBlock.value.map((c) =>
+        (
+          (c as asn1js.Sequence).valueBlock.value[0] as asn1js.ObjectIdentifier
+        ).valueBlock.toString(),
+      ) ?? [],
+    copyableAttributes: (attrs ?? [])
+      .filter((a) => a.type === OID.securityLabel || a.type === OID.mlExpansionHistory)
+      .map((a) => toBuffer(a.toSchema().toBER(false))),
+  };
+  const fail = (code: string, message: string): SignerReport => ({
+    ...base,
+    valid: false,
+    failure: { code, message },
+  });
+  if (!certificate)
+    return fail('no-signer-certificate', 'the signer certificate is not in the message');
+  const contentDigest = digest(digestName, content);
+  let signedData: Buffer;
+  if (si.signedAttrs) {
+    const md = attrValues(attrs, OID.messageDigest)[0] as asn1js.OctetString | undefined;
+    if (!md || !toBuffer(md.valueBlock.valueHexView).equals(contentDigest)) {
+      return fail('digest-mismatch', 'the content does not match the signed message digest');
+    }
+    const ct = attrValues(attrs, OID.contentType)[0] as asn1js.ObjectIdentifier | undefined;
+    if (!ct || ct.valueBlock.toString() !== eContentType) {
+      return fail('bad-signature', 'the contentType attribute does not match the content');
+    }
+    signedData = toBuffer(si.signedAttrs.encodedValue);
+  } else {
+    signedData = content;
+  }
+  const pss =
+    si.signatureAlgorithm.algorithmId === OID.rsassaPss
+      ? pssParameters(si.signatureAlgorithm.algorithmParams)
+      : undefined;
+  const signature = toBuffer(si.signature.valueBlock.valueHexView);
+  const ok = verifySignature(
+    signedData,
+    signature,
+    si.signatureAlgorithm.algorithmId,
+    digestName,
+    certificate.publicKey,
+    pss,
+  );
+  return ok
+    ? { ...base, valid: true }
+    : fail('bad-signature', 'the signature does not verify with the signer certificate');
+}
+
+/** The certificates [0] of a SignedData, each with its exact encoding (other formats skipped). */
+function embeddedCertificates(signedData: asn1js.AsnType): CertificateInfo[] {
+  const fields = (signedData as asn1js.Sequence).valueBlock.value;
+  const set = fields.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0) as
+    | asn1js.Constructed
+    | undefined;
+  const out: CertificateInfo[] = [];
+  for (const c of set?.valueBlock.value ?? []) {
+    if (c instanceof asn1js.Sequence) out.push(loadCertificate(encodedBytes(c)));
+  }
+  return out;
+}
+
+export async function verifySignedData(
+  der: Uint8Array,
+  opts: VerifyOptions = {},
+): Promise<VerifyResult> {
+  const ci = parseContentInfo(der, opts.limits ?? DEFAULT_ASN1_LIMITS);
+  if (ci.contentType !== OID.signedData)
+    throw new CmsError('unsupported', `content type ${ci.contentType} is not SignedData`);
+  let sd: pkijs.SignedData;
+  try {
+    sd = new pkijs.SignedData({ schema: ci.content });
+  } catch (err) {
+    throw new CmsError(
+      'malformed',
+      `SignedData: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const eContent = sd.encapContentInfo.eContent;
+  if (opts.detachedContent && eContent) {
+    // CVE-2018-18509 pattern: content inside and outside; which one was signed is ambiguous.
+    throw new CmsError('malformed', 'a detached signature must not carry content of its own');
+  }
+  const content = opts.detachedContent ?? (eContent ? octetStringContent(eContent) : undefined);
+  if (!content)
+    throw new CmsError('malformed', 'SignedData without content and no detached content given');
+  const certificates = embeddedCertificates(ci.content);
+  const at = opts.at ?? new Date();
+  const signers: SignerReport[] = [];
+  for (const si of sd.signerInfos) {
+    let report: SignerReport;
+    try {
+      const pool = opts.knownCertificates
+        ? [...certificates, ...opts.knownCertificates]
+        : certificates;
+      report = checkSigner(si, content, sd.encapContentInfo.eContentType, pool);
+    } catch (err) {
+      if (!(err instanceof CmsError)) throw err;
+      report = {
+        valid: false,
+        failure: { code: err.code, message: err.message },
+        digestAlgorithm: si.digestAlgorithm.algorithmId,
+        signatureAlgorithm: si.signatureAlgorithm.algorithmId,
+        signatureTypes: [],
+        signedAttributes: [],
+        capabilities: [],
+        copyableAttributes: [],
+      };
+    }
+    if (report.valid && report.certificate && opts.validator) {
+      report = {
+        ...report,
+        chain: await opts.validator.validate(report.certificate, certificates, at),
+      };
+    }
+    signers.push(report);
+  }
+  return {
+    contentType: sd.encapContentInfo.eContentType,
+    content,
+    detached: opts.detachedContent !== undefined,
+    signers,
+    certificates,
+  };
+}
