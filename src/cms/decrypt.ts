@@ -1,0 +1,248 @@
+/**
+ * Decryption of EnvelopedData and AuthEnvelopedData with the keys we hold:
+ * RSA-OAEP and PKCS#1 v1.5 key transport (implicit rejection), ECDH key
+ * agreement; AES-CBC, AES-GCM and ChaCha20-Poly1305 content.
+ */
+
+import { constants, createPublicKey, type KeyObject, privateDecrypt } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import {
+  type Asn1Limits,
+  CmsError,
+  DEFAULT_ASN1_LIMITS,
+  derOf,
+  encodedBytes,
+  toBuffer,
+} from './asn1.js';
+import type { CertificateInfo } from './certificate.js';
+import { cipherKeyLength, decryptContent } from './content-encryption.js';
+import { octetStringContent, parseContentInfo } from './content-info.js';
+import { agreeAndUnwrap } from './key-agreement.js';
+import { OID } from './oids.js';
+import { decryptPkcs1KeyTransport } from './rsa-pkcs1.js';
+import { digestByOid } from './signature-algorithms.js';
+
+export interface DecryptionKey {
+  readonly certificate: CertificateInfo;
+  readonly privateKey: KeyObject;
+}
+
+export interface DecryptResult {
+  readonly contentType: string;
+  readonly content: Buffer;
+  /** AuthEnvelopedData: integrity protected by the AEAD tag. */
+  readonly authenticated: boolean;
+  readonly contentEncryption: string;
+  readonly keyEncryption: string;
+  /** The certificate of ours the message was encrypted to. */
+  readonly recipient: CertificateInfo;
+}
+
+interface Envelope {
+  readonly authenticated: boolean;
+  readonly recipientInfos: pkijs.RecipientInfo[];
+  readonly contentType: string;
+  readonly algorithm: pkijs.AlgorithmIdentifier;
+  readonly ciphertext: Buffer;
+  readonly tag?: Buffer;
+  readonly aad?: Buffer;
+}
+
+function fail(message: string): never {
+  throw new CmsError('malformed', message);
+}
+
+function readEnvelope(type: string, content: asn1js.AsnType): Envelope {
+  if (!(content instanceof asn1js.Sequence)) fail('enveloped content is not a SEQUENCE');
+  const fields = content.valueBlock.value;
+  let i = 1; // after version
+  if (fields[i]?.idBlock.tagClass === 3 && fields[i]?.idBlock.tagNumber === 0) i++; // originatorInfo
+  const infos = fields[i++];
+  const eci = fields[i++];
+  if (!(infos instanceof asn1js.Set) || !(eci instanceof asn1js.Sequence))
+    fail('enveloped data structure');
+  const [ct, alg, body] = eci.valueBlock.value;
+  if (!(ct instanceof asn1js.ObjectIdentifier) || !alg) fail('EncryptedContentInfo structure');
+  if (!body) fail('EncryptedContentInfo without content (detached ciphertext is not supported)');
+  const recipientInfos = infos.valueBlock.value.map((r) => new pkijs.RecipientInfo({ schema: r }));
+  const base = {
+    recipientInfos,
+    contentType: ct.valueBlock.toString(),
+    algorithm: new pkijs.AlgorithmIdentifier({ schema: alg }),
+    ciphertext: octetStringContent(body),
+  };
+  if (type === OID.envelopedData) return { ...base, authenticated: false };
+  let aad: Buffer | undefined;
+  const authAttrs = fields[i];
+  if (authAttrs?.idBlock.tagClass === 3 && authAttrs.idBlock.tagNumber === 1) {
+    // RFC 5083: the AAD is the DER of authAttrs with an explicit SET OF tag.
+    aad = Buffer.from(encodedBytes(authAttrs));
+    aad[0] = 0x31;
+    i++;
+  }
+  const mac = fields[i];
+  if (!(mac instanceof asn1js.OctetString)) fail('AuthEnvelopedData without mac');
+  return { ...base, authenticated: true, tag: toBuffer(mac.valueBlock.valueHexView), aad };
+}
+
+function matchesIssuerSerial(rid: unknown, cert: CertificateInfo): boolean {
+  if (rid instanceof pkijs.IssuerAndSerialNumber) {
+    return (
+      toBuffer(rid.serialNumber.valueBlock.valueHexView).equals(cert.serial) &&
+      (derOf(rid.issuer).equals(cert.issuerDer) || cert.pkijs.issuer.isEqual(rid.issuer))
+    );
+  }
+  if (rid instanceof asn1js.OctetString && cert.subjectKeyId) {
+    return toBuffer(rid.valueBlock.valueHexView).equals(cert.subjectKeyId);
+  }
+  return false;
+}
+
+function oaepHash(params: unknown): string {
+  if (!(params instanceof asn1js.Sequence)) return 'sha1';
+  const p = new pkijs.RSAESOAEPParams({ schema: params });
+  return digestByOid(p.hashAlgorithm.algorithmId);
+}
+
+function keyTransport(
+  ktri: pkijs.KeyTransRecipientInfo,
+  key: DecryptionKey,
+  keyLength: number,
+): Buffer {
+  const wrapped = toBuffer(ktri.encryptedKey.valueBlock.valueHexView);
+  const alg = ktri.keyEncryptionAlgorithm.algorithmId;
+  if (alg === OID.rsaEncryption)
+    return decryptPkcs1KeyTransport(key.privateKey, wrapped, keyLength);
+  if (alg === OID.rsaesOaep) {
+    try {
+      const hash = oaepHash(ktri.keyEncryptionAlgorithm.algorithmParams);
+      return privateDecrypt(
+        { key: key.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
+        wrapped,
+      );
+    } catch {
+      throw new CmsError('decrypt-failed', 'RSA-OAEP key transport did not decrypt');
+    }
+  }
+  throw new CmsError('unsupported', `key transport algorithm ${alg}`);
+}
+
+function originatorKey(kari: pkijs.KeyAgreeRecipientInfo, ours: KeyObject): KeyObject {
+  if (kari.originator.variant !== 3)
+    throw new CmsError('unsupported', 'key agreement with a static originator key');
+  const opk = kari.originator.value as pkijs.OriginatorPublicKey;
+  const curve =
+    ours.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? OID.secp384r1 : OID.secp256r1;
+  const spki = new asn1js.Sequence({
+    value: [
+      new asn1js.Sequence({
+        value: [
+          new asn1js.ObjectIdentifier({ value: OID.ecPublicKey }),
+          new asn1js.ObjectIdentifier({ value: curve }),
+        ],
+      }),
+      new asn1js.BitString({ valueHex: opk.publicKey.valueBlock.valueHexView }),
+    ],
+  });
+  try {
+    return createPublicKey({ key: derOf(spki), format: 'der', type: 'spki' });
+  } catch {
+    throw new CmsError('decrypt-failed', 'the originator public key is not on our curve');
+  }
+}
+
+function keyAgreement(kari: pkijs.KeyAgreeRecipientInfo, key: DecryptionKey): Buffer | undefined {
+  const rek = kari.recipientEncryptedKeys.encryptedKeys.find((k) =>
+    k.rid.variant === 1 ? matchesIssuerSerial(k.rid.value, key.certificate) : false,
+  );
+  if (!rek) return undefined;
+  const wrapAlg = new pkijs.AlgorithmIdentifier({
+    schema: kari.keyEncryptionAlgorithm.algorithmParams,
+  });
+  const ukm = kari.ukm ? toBuffer(kari.ukm.valueBlock.valueHexView) : undefined;
+  return agreeAndUnwrap(
+    key.privateKey,
+    originatorKey(kari, key.privateKey),
+    kari.keyEncryptionAlgorithm.algorithmId,
+    wrapAlg.algorithmId,
+    ukm,
+    toBuffer(rek.encryptedKey.valueBlock.valueHexView),
+  );
+}
+
+/** The content key for `key`, if one of the RecipientInfos is addressed to it. */
+function recoverContentKey(
+  env: Envelope,
+  key: DecryptionKey,
+): { cek: Buffer; keyEncryption: string } | undefined {
+  const keyLength = cipherKeyLength(env.algorithm.algorithmId);
+  for (const ri of env.recipientInfos) {
+    if (ri.variant === 1) {
+      const ktri = ri.value as pkijs.KeyTransRecipientInfo;
+      if (!matchesIssuerSerial(ktri.rid, key.certificate)) continue;
+      return {
+        cek: keyTransport(ktri, key, keyLength),
+        keyEncryption: ktri.keyEncryptionAlgorithm.algorithmId,
+      };
+    }
+    if (ri.variant === 2) {
+      const kari = ri.value as pkijs.KeyAgreeRecipientInfo;
+      const cek = keyAgreement(kari, key);
+      if (cek) return { cek, keyEncryption: kari.keyEncryptionAlgorithm.algorithmId };
+    }
+  }
+  return undefined;
+}
+
+export function decryptEnvelope(
+  der: Uint8Array,
+  keys: readonly DecryptionKey[],
+  limits: Asn1Limits = DEFAULT_ASN1_LIMITS,
+): DecryptResult {
+  const ci = parseContentInfo(der, limits);
+  if (ci.contentType !== OID.envelopedData && ci.contentType !== OID.authEnvelopedData) {
+    throw new CmsError('unsupported', `content type ${ci.contentType} is not (Auth)EnvelopedData`);
+  }
+  let env: Envelope;
+  try {
+    env = readEnvelope(ci.contentType, ci.content);
+  } catch (err) {
+    if (err instanceof CmsError) throw err;
+    throw new CmsError(
+      'malformed',
+      `enveloped data: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const algId = env.algorithm.algorithmId;
+  if (
+    !env.authenticated &&
+    (algId === OID.aes128Gcm || algId === OID.aes256Gcm || algId === OID.aes192Gcm)
+  ) {
+    throw new CmsError(
+      'unsupported',
+      'AES-GCM inside EnvelopedData carries no tag; only AuthEnvelopedData is accepted',
+    );
+  }
+  for (const key of keys) {
+    const recovered = recoverContentKey(env, key);
+    if (!recovered) continue;
+    const aead = env.tag ? { tag: env.tag, ...(env.aad ? { aad: env.aad } : {}) } : undefined;
+    const content = decryptContent(
+      algId,
+      env.algorithm.algorithmParams as asn1js.AsnType | undefined,
+      recovered.cek,
+      env.ciphertext,
+      aead,
+    );
+    return {
+      contentType: env.contentType,
+      content,
+      authenticated: env.authenticated,
+      contentEncryption: algId,
+      keyEncryption: recovered.keyEncryption,
+      recipient: key.certificate,
+    };
+  }
+  throw new CmsError('no-recipient', 'the message is not encrypted to any key we hold');
+}
