@@ -6,7 +6,7 @@
 
 import { constants, createHash, type KeyObject, sign, verify } from 'node:crypto';
 import type * as asn1js from 'asn1js';
-import { algorithm, CmsError, derOf, explicit, integer, nullValue, oid, seq } from './asn1.js';
+import { algorithm, CmsError, derOf, explicit, integer, nullValue, seq } from './asn1.js';
 import { OID } from './oids.js';
 
 export type DigestName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
