@@ -9,10 +9,13 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import {
   type Asn1Limits,
+  algorithm,
   CmsError,
   DEFAULT_ASN1_LIMITS,
   derOf,
   encodedBytes,
+  oid,
+  seq,
   toBuffer,
 } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
@@ -132,19 +135,20 @@ function originatorKey(kari: pkijs.KeyAgreeRecipientInfo, ours: KeyObject): KeyO
   if (kari.originator.variant !== 3)
     throw new CmsError('unsupported', 'key agreement with a static originator key');
   const opk = kari.originator.value as pkijs.OriginatorPublicKey;
-  const curve =
-    ours.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? OID.secp384r1 : OID.secp256r1;
-  const spki = new asn1js.Sequence({
-    value: [
-      new asn1js.Sequence({
-        value: [
-          new asn1js.ObjectIdentifier({ value: OID.ecPublicKey }),
-          new asn1js.ObjectIdentifier({ value: curve }),
-        ],
-      }),
-      new asn1js.BitString({ valueHex: opk.publicKey.valueBlock.valueHexView }),
-    ],
-  });
+  // The originator's algorithm parameters may be absent: the curve is ours.
+  const keyAlgorithm =
+    ours.asymmetricKeyType === 'x25519'
+      ? algorithm(OID.x25519)
+      : algorithm(
+          OID.ecPublicKey,
+          oid(
+            ours.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? OID.secp384r1 : OID.secp256r1,
+          ),
+        );
+  const spki = seq(
+    keyAlgorithm,
+    new asn1js.BitString({ valueHex: opk.publicKey.valueBlock.valueHexView }),
+  );
   try {
     return createPublicKey({ key: derOf(spki), format: 'der', type: 'spki' });
   } catch {

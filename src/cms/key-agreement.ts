@@ -1,6 +1,7 @@
 /**
  * ECDH key agreement for CMS (RFC 5753): ephemeral-static ECDH, the ANSI
- * X9.63 KDF over ECC-CMS-SharedInfo, and AES key wrap (RFC 3394).
+ * X9.63 KDF over ECC-CMS-SharedInfo (or HKDF, RFC 8418, for X25519), and
+ * AES key wrap (RFC 3394).
  */
 
 import {
@@ -9,6 +10,7 @@ import {
   createHash,
   diffieHellman,
   generateKeyPairSync,
+  hkdfSync,
   type KeyObject,
 } from 'node:crypto';
 import type * as asn1js from 'asn1js';
@@ -22,6 +24,11 @@ const KDF_DIGEST: Readonly<Record<string, DigestName>> = {
   [OID.dhSinglePassStdDhSha384Kdf]: 'sha384',
   [OID.dhSinglePassStdDhSha512Kdf]: 'sha512',
 };
+const HKDF_DIGEST: Readonly<Record<string, DigestName>> = {
+  [OID.ecdhHkdfSha256]: 'sha256',
+  [OID.ecdhHkdfSha384]: 'sha384',
+  [OID.ecdhHkdfSha512]: 'sha512',
+};
 
 const WRAP: Readonly<Record<string, { node: string; keyLength: number }>> = {
   [OID.aes128Wrap]: { node: 'id-aes128-wrap', keyLength: 16 },
@@ -33,7 +40,7 @@ const WRAP: Readonly<Record<string, { node: string; keyLength: number }>> = {
 const WRAP_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
 
 export function kdfDigest(schemeOid: string): DigestName {
-  const d = KDF_DIGEST[schemeOid];
+  const d = KDF_DIGEST[schemeOid] ?? HKDF_DIGEST[schemeOid];
   if (!d) throw new CmsError('unsupported', `key agreement scheme ${schemeOid}`);
   return d;
 }
@@ -70,7 +77,11 @@ function sharedInfo(wrapOid: string, keyLength: number, ukm: Buffer | undefined)
 
 function kek(schemeOid: string, wrapOid: string, z: Buffer, ukm: Buffer | undefined): Buffer {
   const w = wrapSpec(wrapOid);
-  return x963Kdf(kdfDigest(schemeOid), z, sharedInfo(wrapOid, w.keyLength, ukm), w.keyLength);
+  const info = sharedInfo(wrapOid, w.keyLength, ukm);
+  const hkdf = HKDF_DIGEST[schemeOid];
+  // RFC 8418: the ukm, when present, is also the HKDF salt.
+  if (hkdf) return Buffer.from(hkdfSync(hkdf, z, ukm ?? Buffer.alloc(0), info, w.keyLength));
+  return x963Kdf(kdfDigest(schemeOid), z, info, w.keyLength);
 }
 
 export function wrapKey(wrapOid: string, key: Buffer, contentKey: Buffer): Buffer {
