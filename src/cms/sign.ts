@@ -8,9 +8,11 @@ import type { KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import {
   algorithm,
+  CmsError,
   cmsTime,
   derOf,
   derSetOf,
+  encodedBytes,
   explicit,
   integer,
   integerFromBytes,
@@ -20,6 +22,7 @@ import {
   seq,
 } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
+import { parseContentInfo } from './content-info.js';
 import { OID } from './oids.js';
 import { DIGEST_OID, type DigestName, digest, signatureScheme } from './signature-algorithms.js';
 
@@ -145,4 +148,57 @@ export async function createSignedData(
     new asn1js.Set({ value: [signerInfo] }),
   );
   return derOf(seq(oid(OID.signedData), explicit(0, signedData)));
+}
+
+/**
+ * Adds our SignerInfo beside the existing ones of a detached SignedData
+ * (RFC 3183 3.1.1 "parallel" domain signature). The existing signers, their
+ * certificates and CRLs are kept byte for byte.
+ */
+export async function addParallelSigner(
+  signedDataDer: Buffer,
+  content: Buffer,
+  id: SigningIdentity,
+  opts: SignOptions = {},
+): Promise<Buffer> {
+  const ci = parseContentInfo(signedDataDer);
+  if (ci.contentType !== OID.signedData) throw new CmsError('unsupported', 'not a SignedData');
+  const fields = (ci.content as asn1js.Sequence).valueBlock.value;
+  const [version, digestAlgs, encap] = fields;
+  const rest = fields.slice(3);
+  const certs = rest.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0) as
+    | asn1js.Constructed
+    | undefined;
+  const crls = rest.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 1);
+  const signerInfos = rest.at(-1);
+  if (
+    !(digestAlgs instanceof asn1js.Set) ||
+    !(signerInfos instanceof asn1js.Set) ||
+    !(version instanceof asn1js.Integer) ||
+    !encap
+  ) {
+    throw new CmsError('malformed', 'SignedData structure');
+  }
+  const digestName = signerDigest(id, opts);
+  const ours = await createSignerInfo(digest(digestName, content), id, opts, digestName);
+  const algs = digestAlgs.valueBlock.value.map((a) => encodedBytes(a));
+  const ourAlg = derOf(algorithm(DIGEST_OID[digestName]));
+  if (!algs.some((a) => a.equals(ourAlg))) algs.push(ourAlg);
+  const certList = [...(certs?.valueBlock.value.map((c) => encodedBytes(c)) ?? [])];
+  for (const c of [id.certificate, ...id.chain])
+    if (!certList.some((d) => d.equals(c.der))) certList.push(c.der);
+  const body = [
+    integer(Math.max(version.valueBlock.valueDec, 1)),
+    derSetOf(algs),
+    raw(encodedBytes(encap)),
+    new asn1js.Constructed({
+      idBlock: { tagClass: 3, tagNumber: 0 },
+      value: certList.map((c) => raw(c)),
+    }),
+    ...(crls ? [raw(encodedBytes(crls))] : []),
+    new asn1js.Set({
+      value: [...signerInfos.valueBlock.value.map((s) => raw(encodedBytes(s))), ours],
+    }),
+  ];
+  return derOf(seq(oid(OID.signedData), explicit(0, seq(...body))));
 }
