@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * Command line entry: `domsec-milter serve | check-config | help`.
+ * Command line entry: `domsec-milter serve | check-config | keygen | help`.
  * Only this file (with config.ts) touches process.env and process.exit.
  */
 
+import { keygenCommand } from './commands/keygen.js';
+import { UsageError } from './commands/usage.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startService } from './serve.js';
@@ -13,6 +15,9 @@ const USAGE = `usage: domsec-milter <command>
 commands:
   serve          run the milter and its HTTP endpoint until SIGTERM
   check-config   validate the environment and print the effective configuration
+  keygen --domain D --out DIR [--algo rsa-2048|rsa-3072|ec-p256|ed25519]
+                 [--crl-url URL] [--ocsp-url URL]
+                 a domain CA plus domain signing and encryption certificates (dev and test)
   help           this text
 `;
 
@@ -63,12 +68,14 @@ function checkConfig(): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command = 'help'] = argv;
+  const [command = 'help', ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve();
     case 'check-config':
       return checkConfig();
+    case 'keygen':
+      return keygenCommand(rest, (line) => process.stdout.write(`${line}\n`));
     case 'help':
     case '--help':
     case '-h':
@@ -81,5 +88,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    fail((err as Error).message);
+  }
   fail(err instanceof Error ? err.message : String(err));
 });

@@ -19,6 +19,9 @@ export interface Config {
   readonly localDomains: readonly string[];
   readonly maxConnections: number;
   readonly drainTimeoutMs: number;
+  readonly keysDir: string;
+  /** False when DOMSEC_KEYS_DIR is unset: then a development identity may be created there. */
+  readonly keysDirExplicit: boolean;
 }
 
 /** A bad value: the message names the variable, the value and what is expected. */
@@ -43,7 +46,10 @@ interface VariableSpec<K extends keyof Config> {
   parse(raw: string): Config[K] | { readonly expected: string };
 }
 
-type AnyVariable = { [K in keyof Config]: VariableSpec<K> }[keyof Config];
+type AnyVariable = { [K in Exclude<keyof Config, 'keysDirExplicit'>]: VariableSpec<K> }[Exclude<
+  keyof Config,
+  'keysDirExplicit'
+>];
 
 function listen(raw: string): ListenSpec | { expected: string } {
   try {
@@ -108,6 +114,14 @@ export const VARIABLES: readonly AnyVariable[] = [
     parse: domains,
   },
   {
+    name: 'DOMSEC_KEYS_DIR',
+    key: 'keysDir',
+    default: './.domsec/keys',
+    description:
+      'our domain identities: per domain `<domain>[.label].key.pem` + `<domain>[.label].crt.pem` (chain appended)',
+    parse: (raw) => raw,
+  },
+  {
     name: 'DOMSEC_LOG_LEVEL',
     key: 'logLevel',
     default: 'info',
@@ -150,6 +164,7 @@ export function loadConfig(env: Environment): Config {
     }
     out[v.key] = parsed;
   }
+  out['keysDirExplicit'] = (env['DOMSEC_KEYS_DIR'] ?? '') !== '';
   return out as unknown as Config;
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,12 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Decisions, MilterClient } from '../../protocol/index.js';
 import { runCli, startServe } from '../helpers/cli.js';
+
+function runOpenssl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('openssl', args, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+}
 
 describe('domsec-milter command line', () => {
   for (const [variable, value, expected] of [
@@ -41,6 +48,77 @@ describe('domsec-milter command line', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^DOMSEC_LOCAL_DOMAINS=example.org,Example.COM$/m);
     assert.match(r.stdout, /^DOMSEC_LISTEN=inet:127.0.0.1:8890 {2}# default$/m);
+  });
+
+  test('keygen writes a domain PKI that OpenSSL verifies, and never overwrites it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-keygen-cli-'));
+    try {
+      const r = await runCli([
+        'keygen',
+        '--domain',
+        'example.net',
+        '--out',
+        dir,
+        '--algo',
+        'ec-p256',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /example\.net\.sign\.key\.pem/);
+      const ca = join(dir, 'ca', 'example.net.ca.crt.pem');
+      const v = await runOpenssl([
+        'verify',
+        '-CAfile',
+        ca,
+        '-purpose',
+        'smimesign',
+        join(dir, 'example.net.sign.crt.pem'),
+      ]);
+      assert.match(v, /OK/);
+      assert.equal((await stat(join(dir, 'example.net.sign.key.pem'))).mode & 0o777, 0o600);
+      const again = await runCli(['keygen', '--domain', 'example.net', '--out', dir]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /exists: refusing to overwrite it/);
+      const bad = await runCli([
+        'keygen',
+        '--domain',
+        'example.net',
+        '--out',
+        dir,
+        '--algo',
+        'dsa',
+      ]);
+      assert.match(bad.stderr, /--algo must be one of rsa-2048, rsa-3072, ec-p256, ed25519/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('with no key configured, serve creates a development identity and says so once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-dev-'));
+    try {
+      const milter = await startServe({ DOMSEC_LOCAL_DOMAINS: 'example.org,example.com' }, dir);
+      assert.equal(await milter.stop(), 0);
+      const lines = milter
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('development identity'));
+      assert.equal(lines.length, 1);
+      assert.deepEqual(JSON.parse(lines[0]!).domains, ['example.org', 'example.com']);
+      assert.ok((await stat(join(dir, '.domsec/keys/example.com.encrypt.key.pem'))).isFile());
+      // A second start finds the keys and creates nothing.
+      const again = await startServe({ DOMSEC_LOCAL_DOMAINS: 'example.org,example.com' }, dir);
+      assert.equal(await again.stop(), 0);
+      assert.doesNotMatch(again.output(), /development identity/);
+      // An administrator's own (empty) DOMSEC_KEYS_DIR is never filled behind their back.
+      const own = join(dir, 'own-keys');
+      await mkdir(own);
+      const explicit = await startServe({ DOMSEC_KEYS_DIR: own }, dir);
+      assert.equal(await explicit.stop(), 0);
+      assert.match(explicit.output(), /no key for local domain/);
+      assert.deepEqual(await readdir(own), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('an unknown command is an error', async () => {

@@ -1,7 +1,10 @@
 /** Runs the real `domsec-milter` command as a child process. */
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 
@@ -58,9 +61,15 @@ function baseEnv(): Record<string, string> {
 }
 
 /** Starts `domsec-milter serve` on a free port and waits for its "listening" line. */
-export async function startServe(env: Record<string, string> = {}): Promise<ServingMilter> {
+export async function startServe(
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<ServingMilter> {
   const port = await freePort();
+  // A private working directory: the development identity is created under ./.domsec there.
+  const dir = cwd ?? mkdtempSync(join(tmpdir(), 'domsec-serve-'));
   const child = spawn(process.execPath, [CLI, 'serve'], {
+    cwd: dir,
     env: {
       ...baseEnv(),
       DOMSEC_LISTEN: `inet:127.0.0.1:${port}`,
@@ -97,7 +106,9 @@ export async function startServe(env: Record<string, string> = {}): Promise<Serv
     exited,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      const code = await exited;
+      if (!cwd) rmSync(dir, { recursive: true, force: true });
+      return code;
     },
   };
 }
