@@ -40,6 +40,8 @@ export interface ConnectionOptions {
   /** The reply when a handler throws or times out: tempfail keeps the mail queued. */
   readonly failureDecision?: Decision;
   readonly logger?: ProtocolLogger;
+  /** Told of every failure, for metrics. */
+  readonly onFailure?: (kind: 'protocol-error' | 'handler-error' | 'handler-timeout') => void;
 }
 
 const DEFAULTS = {
@@ -50,6 +52,7 @@ const DEFAULTS = {
   idleTimeoutMs: 3_600_000,
   maxQueuedBytes: 4 * 1024 * 1024,
   failureDecision: Decisions.tempfail as Decision,
+  onFailure: (_kind: 'protocol-error' | 'handler-error' | 'handler-timeout') => {},
 };
 
 const NOOP_LOGGER: ProtocolLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -173,6 +176,7 @@ export class MilterConnection {
   private protocolError(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     this.log.warn({ conn: this.id, err: message }, 'milter protocol error, closing connection');
+    this.opts.onFailure('protocol-error');
     this.socket.destroy();
     void this.finish('protocolError');
   }
@@ -374,6 +378,7 @@ export class MilterConnection {
       return (await Promise.race([result, timeout])) ?? Decisions.continue;
     } catch (err) {
       const failure = this.opts.failureDecision;
+      this.opts.onFailure(err instanceof MilterTimeoutError ? 'handler-timeout' : 'handler-error');
       this.log.error(
         {
           conn: this.id,

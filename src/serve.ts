@@ -1,6 +1,7 @@
 /**
- * Composition root of `domsec-milter serve`: wires config, logger and the
- * milter application together, and drains on SIGTERM.
+ * Composition root of `domsec-milter serve`: wires config, logger, identities,
+ * metrics, the HTTP endpoint and the milter application together, and drains
+ * on SIGTERM.
  */
 
 import { MilterServer } from '../protocol/index.js';
@@ -8,14 +9,49 @@ import { formatListenSpec } from '../protocol/listen.js';
 import type { Config } from './config.js';
 import { passThroughApplication } from './gateway/passthrough.js';
 import type { Logger } from './log.js';
+import { type HttpEndpoint, startHttpEndpoint } from './metrics/http.js';
+import { createMetrics, type Metrics } from './metrics/registry.js';
 import { loadOrCreateIdentities } from './pki/dev-identity.js';
 import type { DomainIdentity } from './pki/identities.js';
 
 export interface RunningService {
   readonly milter: MilterServer;
+  readonly http: HttpEndpoint;
+  readonly metrics: Metrics;
   readonly identities: ReadonlyMap<string, DomainIdentity>;
   /** Stops accepting, drains open messages, closes. */
   stop(): Promise<void>;
+}
+
+const EXPIRY_WARNING_DAYS = 30;
+
+function watchExpiry(
+  identities: ReadonlyMap<string, DomainIdentity>,
+  metrics: Metrics,
+  log: Logger,
+): NodeJS.Timeout {
+  const warned = new Set<string>();
+  const update = () => {
+    const now = Date.now();
+    for (const [domain, id] of identities) {
+      for (const key of id.keys) {
+        const left = (key.certificate.notAfter.getTime() - now) / 1000;
+        metrics.certificateExpiry.set({ domain, usage: key.label }, Math.round(left));
+        const tag = `${domain}/${key.label}`;
+        if (left < EXPIRY_WARNING_DAYS * 86_400 && !warned.has(tag)) {
+          warned.add(tag);
+          log.warn(
+            { domain, key: key.label, notAfter: key.certificate.notAfter },
+            'certificate expires within 30 days',
+          );
+        }
+      }
+    }
+  };
+  update();
+  const timer = setInterval(update, 60_000);
+  timer.unref();
+  return timer;
 }
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
@@ -34,18 +70,42 @@ export async function startService(config: Config, log: Logger): Promise<Running
     if (!identities.has(domain))
       log.warn({ domain, dir: config.keysDir }, 'no key for local domain');
   }
+  const metrics = createMetrics();
+  const expiryTimer = watchExpiry(identities, metrics, log);
   const milter = new MilterServer(passThroughApplication(), {
     logger: log,
     maxConnections: config.maxConnections,
+    onConnectionCount: (n) => metrics.milterConnections.set(n),
+    onFailure: (kind) => metrics.milterErrors.inc({ kind }),
   });
   const bound = await milter.listen(config.listen);
-  log.info({ listen: formatListenSpec(bound), domains: config.localDomains }, 'milter listening');
+  const http = await startHttpEndpoint(
+    config.httpListen.host,
+    config.httpListen.port,
+    metrics.registry,
+    {
+      problems: () =>
+        config.localDomains.filter((d) => !identities.has(d)).map((d) => `no key for ${d}`),
+    },
+  );
+  log.info(
+    {
+      listen: formatListenSpec(bound),
+      http: `${config.httpListen.host}:${http.port}`,
+      domains: config.localDomains,
+    },
+    'milter listening',
+  );
   return {
     milter,
+    http,
+    metrics,
     identities,
     async stop() {
+      clearInterval(expiryTimer);
       log.info({ open: milter.connectionCount }, 'draining milter connections');
       await milter.close(config.drainTimeoutMs);
+      await http.close();
       log.info('milter stopped');
     },
   };

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Decisions, MilterClient } from '../../protocol/index.js';
 import { runCli, startServe } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 function runOpenssl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -118,6 +119,60 @@ describe('domsec-milter command line', () => {
       assert.deepEqual(await readdir(own), []);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the HTTP endpoint: /healthz, /readyz and /metrics with the contract names', async () => {
+    const httpPort = await freePort();
+    const milter = await startServe({
+      DOMSEC_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+      DOMSEC_LOCAL_DOMAINS: 'example.org',
+    });
+    try {
+      const c = await MilterClient.connect({ kind: 'inet', host: '127.0.0.1', port: milter.port });
+      await c.negotiate();
+      const get = async (path: string) => {
+        const r = await fetch(`http://127.0.0.1:${httpPort}${path}`);
+        return { status: r.status, text: await r.text() };
+      };
+      assert.deepEqual(await get('/healthz'), { status: 200, text: 'ok\n' });
+      assert.deepEqual(await get('/readyz'), { status: 200, text: 'ready\n' });
+      const metrics = await get('/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.text, /^domsec_milter_connections 1$/m);
+      assert.match(
+        metrics.text,
+        /^domsec_certificate_expiry_seconds\{domain="example.org",usage="sign"\} \d+$/m,
+      );
+      assert.match(metrics.text, /^# TYPE domsec_messages_total counter$/m);
+      assert.match(metrics.text, /^# TYPE domsec_message_seconds histogram$/m);
+      assert.match(metrics.text, /^domsec_process_nodejs_eventloop_lag_seconds /m);
+      c.writeRaw(Buffer.from([0, 0, 0, 0]));
+      await sleep(100);
+      assert.match(
+        (await get('/metrics')).text,
+        /^domsec_milter_errors_total\{kind="protocol-error"\} 1$/m,
+      );
+      assert.equal((await get('/nothing')).status, 404);
+    } finally {
+      assert.equal(await milter.stop(), 0);
+    }
+  });
+
+  test('/readyz answers 503 with the reason when a local domain has no key', async () => {
+    const httpPort = await freePort();
+    const keys = await mkdtemp(join(tmpdir(), 'domsec-nokeys-'));
+    const milter = await startServe({
+      DOMSEC_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+      DOMSEC_KEYS_DIR: keys,
+    });
+    try {
+      const r = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+      assert.equal(r.status, 503);
+      assert.equal(await r.text(), 'no key for example.org\n');
+    } finally {
+      assert.equal(await milter.stop(), 0);
+      await rm(keys, { recursive: true, force: true });
     }
   });
 

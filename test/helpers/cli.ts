@@ -73,6 +73,8 @@ export async function startServe(
     env: {
       ...baseEnv(),
       DOMSEC_LISTEN: `inet:127.0.0.1:${port}`,
+      // Tests run in parallel: never the fixed default metrics port.
+      DOMSEC_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
       DOMSEC_LOG_LEVEL: 'info',
       ...env,
     },
