@@ -1,0 +1,196 @@
+/**
+ * Redis cache (ioredis; standalone, Sentinel or Cluster) with an in-memory
+ * fallback: while Redis is unreachable every request is served from memory,
+ * one warning is logged, the state is visible in a metric, and ioredis keeps
+ * reconnecting. Writes always go to memory too, so the fallback is warm.
+ */
+
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cache, CacheObserver } from './cache.js';
+import type { MemoryCache } from './memory.js';
+
+export type RedisTarget =
+  | { readonly kind: 'standalone'; readonly options: RedisOptions }
+  | { readonly kind: 'sentinel'; readonly options: RedisOptions }
+  | {
+      readonly kind: 'cluster';
+      readonly nodes: { host: string; port: number }[];
+      readonly options: RedisOptions;
+    };
+
+export class RedisUrlError extends Error {
+  override readonly name = 'RedisUrlError';
+}
+
+function hostPorts(list: string, url: string): { host: string; port: number }[] {
+  return list.split(',').map((hp) => {
+    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hp.trim());
+    if (!m) throw new RedisUrlError(`${url}: bad host:port ${hp}`);
+    return { host: m[1]!, port: m[2] ? Number(m[2]) : 6379 };
+  });
+}
+
+/**
+ * redis://[:pass@]host:port[/db], rediss://... (TLS),
+ * redis-sentinel://[:pass@]h1:p1,h2:p2/master[/db], redis-cluster://[:pass@]h1:p1,h2:p2
+ */
+export function parseRedisUrl(url: string): RedisTarget {
+  const m =
+    /^(redis|rediss|redis-sentinel|redis-cluster):\/\/(?:([^:@/]*):([^@/]*)@)?([^/]+)(?:\/(.*))?$/.exec(
+      url,
+    );
+  if (!m)
+    throw new RedisUrlError(
+      `${url}: expected redis://host:port, redis-sentinel://h1:p1,h2:p2/master or redis-cluster://h1:p1,h2:p2`,
+    );
+  const [, scheme, user, password, hosts, path = ''] = m;
+  const auth: RedisOptions = {
+    ...(user ? { username: decodeURIComponent(user) } : {}),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+  };
+  const nodes = hostPorts(hosts!, url);
+  if (scheme === 'redis-cluster') return { kind: 'cluster', nodes, options: auth };
+  if (scheme === 'redis-sentinel') {
+    const [name, db] = path.split('/');
+    if (!name) throw new RedisUrlError(`${url}: the Sentinel master name is missing`);
+    return {
+      kind: 'sentinel',
+      options: { ...auth, sentinels: nodes, name, ...(db ? { db: Number(db) } : {}) },
+    };
+  }
+  const db = path === '' ? undefined : Number(path);
+  if (db !== undefined && !Number.isInteger(db))
+    throw new RedisUrlError(`${url}: the database must be a number`);
+  return {
+    kind: 'standalone',
+    options: {
+      ...auth,
+      host: nodes[0]!.host,
+      port: nodes[0]!.port,
+      ...(db !== undefined ? { db } : {}),
+      ...(scheme === 'rediss' ? { tls: {} } : {}),
+    },
+  };
+}
+
+export interface RedisCacheOptions {
+  readonly url: string;
+  /** Namespace for every key, so several deployments can share one Redis. */
+  readonly prefix: string;
+  readonly fallback: MemoryCache;
+  readonly observe?: CacheObserver;
+  /** Told when Redis becomes reachable (true) or unreachable (false). */
+  readonly onState?: (up: boolean) => void;
+  readonly warn?: (message: string, detail: object) => void;
+  readonly commandTimeoutMs?: number;
+}
+
+export class RedisCache implements Cache {
+  private readonly client: Redis | Cluster;
+  private up = false;
+  private warned = false;
+
+  constructor(private readonly o: RedisCacheOptions) {
+    const target = parseRedisUrl(o.url);
+    const common: RedisOptions = {
+      // Fail fast instead of queueing: the memory fallback answers meanwhile.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: o.commandTimeoutMs ?? 500,
+      retryStrategy: (times) => Math.min(times * 200, 5000),
+      lazyConnect: false,
+    };
+    this.client =
+      target.kind === 'cluster'
+        ? new Cluster(target.nodes, {
+            redisOptions: { ...common, ...target.options },
+            enableOfflineQueue: false,
+          })
+        : new Redis({ ...common, ...target.options });
+    this.client.on('ready', () => this.setUp(true));
+    this.client.on('error', (err: Error) => this.setUp(false, err));
+    this.client.on('end', () => this.setUp(false));
+    this.client.on('close', () => this.setUp(false));
+  }
+
+  get reachable(): boolean {
+    return this.up;
+  }
+
+  private setUp(up: boolean, err?: Error): void {
+    if (up === this.up && !(err && !this.warned)) return;
+    this.up = up;
+    this.o.onState?.(up);
+    if (!up && !this.warned) {
+      this.warned = true;
+      this.o.warn?.('Redis unreachable: serving the cache from memory until it is back', {
+        err: err?.message ?? 'connection closed',
+      });
+    } else if (up && this.warned) {
+      this.warned = false;
+      this.o.warn?.('Redis reachable again', {});
+    }
+  }
+
+  private k(key: string): string {
+    return `${this.o.prefix}${key}`;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    if (this.up) {
+      try {
+        const v = await this.client.get(this.k(key));
+        this.o.observe?.('redis', v === null ? 'miss' : 'hit');
+        if (v !== null) return v;
+      } catch {
+        this.o.observe?.('redis', 'error');
+      }
+    }
+    return this.o.fallback.get(key);
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.o.fallback.set(key, value, ttlSeconds);
+    if (!this.up || ttlSeconds <= 0) return;
+    try {
+      await this.client.set(this.k(key), value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+    } catch {
+      this.o.observe?.('redis', 'error');
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.o.fallback.delete(key);
+    if (!this.up) return;
+    try {
+      await this.client.del(this.k(key));
+    } catch {
+      this.o.observe?.('redis', 'error');
+    }
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    if (!this.up || this.client instanceof Cluster) return this.o.fallback.keys(prefix);
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.client.scan(
+        cursor,
+        'MATCH',
+        `${this.k(prefix)}*`,
+        'COUNT',
+        500,
+      );
+      cursor = next;
+      out.push(...batch.map((k) => k.slice(this.o.prefix.length)));
+    } while (cursor !== '0');
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.client.removeAllListeners();
+    this.client.on('error', () => {});
+    this.client.disconnect();
+    await this.o.fallback.close();
+  }
+}

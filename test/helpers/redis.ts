@@ -1,0 +1,59 @@
+/** A real redis-server on a loopback port, private to one test. */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
+
+export interface TestRedis {
+  readonly port: number;
+  readonly url: string;
+  stop(): Promise<void>;
+  /** Starts again on the same port (after stop). */
+  start(): Promise<void>;
+}
+
+function pings(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => s.write('PING\r\n'));
+    s.once('data', (d) => {
+      s.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const deadline = Date.now() + 10_000;
+    while (!(await pings(port))) {
+      if (child.exitCode !== null)
+        throw new Error(`redis-server exited ${child.exitCode} (is it installed?)`);
+      if (Date.now() > deadline) throw new Error('redis-server did not answer PING in 10 s');
+      await sleep(20);
+    }
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop: async () => {
+      if (!child || child.exitCode !== null) return;
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
