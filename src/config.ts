@@ -3,6 +3,7 @@
  * variable: it validates, it renders `check-config`, and it documents.
  */
 
+import { isIP } from 'node:net';
 import { type ListenSpec, ListenSpecError, parseListenSpec } from '../protocol/listen.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -17,6 +18,7 @@ export interface Config {
   readonly httpListen: HttpListen;
   readonly logLevel: LogLevel;
   readonly localDomains: readonly string[];
+  readonly trustedNetworks: readonly string[];
   readonly maxConnections: number;
   readonly drainTimeoutMs: number;
   readonly keysDir: string;
@@ -91,6 +93,22 @@ function domains(raw: string): string[] | { expected: string } {
   return list;
 }
 
+function networks(raw: string): string[] | { expected: string } {
+  const list = raw
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const ok = list.every((n) => {
+    const [addr, bits, extra] = n.split('/');
+    const family = isIP(addr ?? '');
+    if (family === 0 || extra !== undefined) return false;
+    if (bits === undefined) return true;
+    const b = Number(bits);
+    return /^\d+$/.test(bits) && b <= (family === 4 ? 32 : 128);
+  });
+  return ok ? list : { expected: 'comma-separated CIDRs, e.g. 127.0.0.0/8,192.0.2.0/24,::1/128' };
+}
+
 export const VARIABLES: readonly AnyVariable[] = [
   {
     name: 'DOMSEC_LISTEN',
@@ -112,6 +130,13 @@ export const VARIABLES: readonly AnyVariable[] = [
     default: 'example.org',
     description: 'our domains, comma-separated',
     parse: domains,
+  },
+  {
+    name: 'DOMSEC_TRUSTED_NETWORKS',
+    key: 'trustedNetworks',
+    default: '127.0.0.0/8,::1/128',
+    description: 'CIDRs whose mail counts as ours to sign',
+    parse: networks,
   },
   {
     name: 'DOMSEC_KEYS_DIR',
