@@ -22,6 +22,10 @@ export interface Config {
   readonly maxConnections: number;
   readonly drainTimeoutMs: number;
   readonly keysDir: string;
+  readonly partnerCerts: string | undefined;
+  readonly trustAnchors: string | undefined;
+  readonly outboundSign: 'always' | 'never';
+  readonly outboundEncrypt: 'opportunistic' | 'required' | 'never';
   /** False when DOMSEC_KEYS_DIR is unset: then a development identity may be created there. */
   readonly keysDirExplicit: boolean;
 }
@@ -93,6 +97,11 @@ function domains(raw: string): string[] | { expected: string } {
   return list;
 }
 
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string): T | { expected: string } =>
+    values.find((v) => v === raw) ?? { expected: `one of ${values.join(', ')}` };
+}
+
 function networks(raw: string): string[] | { expected: string } {
   const list = raw
     .split(',')
@@ -147,14 +156,39 @@ export const VARIABLES: readonly AnyVariable[] = [
     parse: (raw) => raw,
   },
   {
+    name: 'DOMSEC_PARTNER_CERTS',
+    key: 'partnerCerts',
+    default: '',
+    description: 'PEM directory of partner domain certificates (static directory source)',
+    parse: (raw) => (raw === '' ? undefined : raw),
+  },
+  {
+    name: 'DOMSEC_TRUST_ANCHORS',
+    key: 'trustAnchors',
+    default: '',
+    description: 'PEM file or directory of trusted root certificates',
+    parse: (raw) => (raw === '' ? undefined : raw),
+  },
+  {
+    name: 'DOMSEC_OUTBOUND_SIGN',
+    key: 'outboundSign',
+    default: 'always',
+    description: '`always` | `never`',
+    parse: oneOf(['always', 'never'] as const),
+  },
+  {
+    name: 'DOMSEC_OUTBOUND_ENCRYPT',
+    key: 'outboundEncrypt',
+    default: 'opportunistic',
+    description: '`opportunistic` | `required` | `never`',
+    parse: oneOf(['opportunistic', 'required', 'never'] as const),
+  },
+  {
     name: 'DOMSEC_LOG_LEVEL',
     key: 'logLevel',
     default: 'info',
     description: '`debug` | `info` | `warn` | `error`',
-    parse: (raw) =>
-      (['debug', 'info', 'warn', 'error'] as const).find((l) => l === raw) ?? {
-        expected: 'one of debug, info, warn, error',
-      },
+    parse: oneOf(['debug', 'info', 'warn', 'error'] as const),
   },
   {
     name: 'DOMSEC_MAX_CONNECTIONS',

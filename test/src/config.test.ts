@@ -70,10 +70,8 @@ describe('configuration', () => {
   test('the README documents every variable with its default', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     for (const v of VARIABLES) {
-      assert.ok(
-        readme.includes(`| \`${v.name}\` | \`${v.default}\` |`),
-        `${v.name} missing from README`,
-      );
+      const shown = v.default === '' ? '(unset)' : `\`${v.default}\``;
+      assert.ok(readme.includes(`| \`${v.name}\` | ${shown} |`), `${v.name} missing from README`);
     }
   });
 });
