@@ -1,0 +1,248 @@
+/**
+ * Canonical form and content-transfer-encodings (RFC 2045). Signing needs
+ * content that no MTA will touch: CRLF line ends, 7-bit, short lines. The
+ * per-byte loops run only when a fast native scan says they must.
+ */
+
+import { MimeError } from './errors.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HT = 0x09;
+const EQ = 0x3d;
+const HEX = Buffer.from('0123456789ABCDEF');
+
+/** True when every CR is followed by LF and every LF preceded by CR. */
+function isCanonical(bytes: Buffer): boolean {
+  for (let p = bytes.indexOf(LF); p >= 0; p = bytes.indexOf(LF, p + 1)) {
+    if (p === 0 || bytes[p - 1] !== CR) return false;
+  }
+  for (let p = bytes.indexOf(CR); p >= 0; p = bytes.indexOf(CR, p + 1)) {
+    if (bytes[p + 1] !== LF) return false;
+  }
+  return true;
+}
+
+/** Every line ending (bare LF, bare CR) as CRLF; the same Buffer when already so. */
+export function canonicalize(bytes: Buffer): Buffer {
+  if (isCanonical(bytes)) return bytes;
+  let extra = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === CR) {
+      if (bytes[i + 1] === LF) i++;
+      else extra++;
+    } else if (b === LF) {
+      extra++;
+    }
+  }
+  const out = Buffer.allocUnsafe(bytes.length + extra);
+  let k = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === CR || b === LF) {
+      out[k++] = CR;
+      out[k++] = LF;
+      if (b === CR && bytes[i + 1] === LF) i++;
+    } else {
+      out[k++] = b;
+    }
+  }
+  return out;
+}
+
+/**
+ * 7-bit data in the sense of RFC 2045 section 2.7: no octet >= 0x80, no NUL,
+ * CR and LF only as CRLF, lines of at most 998 octets.
+ */
+export function isSevenBit(bytes: Buffer): boolean {
+  let lineStart = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80 || b === 0) return false;
+    if (b === CR) {
+      if (bytes[i + 1] !== LF) return false;
+      if (i - lineStart > 998) return false;
+      i++;
+      lineStart = i + 1;
+    } else if (b === LF) {
+      return false;
+    }
+  }
+  return bytes.length - lineStart <= 998;
+}
+
+/** Base64 in lines of 76 characters, each (the last included) ended by CRLF. */
+export function encodeBase64Lines(bytes: Buffer): Buffer {
+  const LINE = 57; // input octets per 76-character line
+  const CHUNK = LINE * 1024; // a multiple of 3: no padding inside the output
+  const lines = Math.ceil(bytes.length / LINE);
+  const out = Buffer.allocUnsafe(Math.ceil(bytes.length / 3) * 4 + lines * 2);
+  let pos = 0;
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    const text = Buffer.from(
+      bytes.toString('base64', i, Math.min(bytes.length, i + CHUNK)),
+      'latin1',
+    );
+    for (let j = 0; j < text.length; j += 76) {
+      pos += text.copy(out, pos, j, Math.min(text.length, j + 76));
+      out[pos++] = CR;
+      out[pos++] = LF;
+    }
+  }
+  return out;
+}
+
+const BASE64_ALPHABET = new Uint8Array(256);
+for (const c of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')) {
+  BASE64_ALPHABET[c] = 1;
+}
+
+/**
+ * Decodes base64, ignoring every character outside the alphabet (RFC 2045
+ * section 6.8) and stopping at the first '=' (the end of the data).
+ * Node's own decoder would also accept base64url's '-' and '_', so filter first.
+ */
+export function decodeBase64(bytes: Buffer): Buffer {
+  const clean = Buffer.allocUnsafe(bytes.length);
+  let k = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === EQ) break;
+    if (BASE64_ALPHABET[b] === 1) clean[k++] = b;
+  }
+  return Buffer.from(clean.toString('latin1', 0, k), 'base64');
+}
+
+/** Growable output for encoders whose output size is not known up front. */
+class ByteWriter {
+  private buf: Buffer;
+  private length = 0;
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, capacity));
+  }
+  /** Appends up to three octets (all an encoder ever writes at once). */
+  push(a: number, b?: number, c?: number): void {
+    if (this.length + 3 > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(bigger, 0, 0, this.length);
+      this.buf = bigger;
+    }
+    this.buf[this.length++] = a;
+    if (b !== undefined) this.buf[this.length++] = b;
+    if (c !== undefined) this.buf[this.length++] = c;
+  }
+  result(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+const FROM_ = Buffer.from('From ');
+
+/** Whether the octet at `i` may stand for itself in quoted-printable. */
+function qpLiteral(bytes: Buffer, i: number, lineStart: boolean): boolean {
+  const b = bytes[i]!;
+  if (b === SP || b === HT) {
+    // Trailing blanks are stripped by transports: encode them before a break or the end.
+    return i + 1 < bytes.length && !(bytes[i + 1] === CR && bytes[i + 2] === LF);
+  }
+  if (b < 0x21 || b > 0x7e || b === EQ) return false;
+  // A leading '.' or "From " is altered by some MTAs (dot-stuffing, mbox '>From').
+  if (lineStart && b === 0x2e) return false;
+  if (lineStart && b === 0x46 && bytes.subarray(i, i + 5).equals(FROM_)) return false;
+  return true;
+}
+
+/**
+ * Quoted-printable (RFC 2045 section 6.7) for arbitrary octets: CRLF pairs
+ * are hard line breaks, bare CR and LF are encoded, lines are at most 76
+ * characters including the soft break '='.
+ */
+export function encodeQuotedPrintable(bytes: Buffer): Buffer {
+  const out = new ByteWriter(bytes.length + (bytes.length >> 2) + 16);
+  let col = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === CR && bytes[i + 1] === LF) {
+      out.push(CR, LF);
+      col = 0;
+      i++;
+      continue;
+    }
+    let literal = qpLiteral(bytes, i, col === 0);
+    if (col + (literal ? 1 : 3) > 75) {
+      out.push(EQ, CR, LF);
+      col = 0;
+      literal = qpLiteral(bytes, i, true);
+    }
+    if (literal) {
+      out.push(b);
+      col += 1;
+    } else {
+      out.push(EQ, HEX[b >> 4]!, HEX[b & 15]!);
+      col += 3;
+    }
+  }
+  return out.result();
+}
+
+function hexValue(b: number | undefined): number {
+  if (b === undefined) return -1;
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  if (b >= 0x41 && b <= 0x46) return b - 0x37;
+  if (b >= 0x61 && b <= 0x66) return b - 0x57; // lower case: tolerated on input
+  return -1;
+}
+
+/**
+ * Decodes quoted-printable: soft breaks removed, trailing blanks of each line
+ * dropped (transport padding), hard breaks kept as they were (CRLF or LF),
+ * an '=' not followed by two hex digits kept literally.
+ */
+export function decodeQuotedPrintable(bytes: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length);
+  let k = 0;
+  let pos = 0;
+  while (pos < bytes.length) {
+    const lf = bytes.indexOf(LF, pos);
+    const lineEnd = lf < 0 ? bytes.length : lf;
+    const contentEnd = lf > pos && bytes[lf - 1] === CR ? lf - 1 : lineEnd;
+    let e = contentEnd;
+    while (e > pos && (bytes[e - 1] === SP || bytes[e - 1] === HT)) e--;
+    const soft = e > pos && bytes[e - 1] === EQ;
+    const stop = soft ? e - 1 : e;
+    for (let i = pos; i < stop; i++) {
+      const b = bytes[i]!;
+      if (b === EQ && i + 2 < stop) {
+        const hi = hexValue(bytes[i + 1]);
+        const lo = hexValue(bytes[i + 2]);
+        if (hi >= 0 && lo >= 0) {
+          out[k++] = (hi << 4) | lo;
+          i += 2;
+          continue;
+        }
+      }
+      out[k++] = b;
+    }
+    if (!soft && lf >= 0) k += bytes.copy(out, k, contentEnd, lf + 1);
+    pos = lf < 0 ? bytes.length : lf + 1;
+  }
+  return out.subarray(0, k);
+}
+
+/** The content under a Content-Transfer-Encoding; an unknown one is malformed. */
+export function decodeTransferEncoding(body: Buffer, cte: string): Buffer {
+  switch (cte.toLowerCase()) {
+    case '7bit':
+    case '8bit':
+    case 'binary':
+      return body;
+    case 'base64':
+      return decodeBase64(body);
+    case 'quoted-printable':
+      return decodeQuotedPrintable(body);
+    default:
+      throw new MimeError('malformed', `unknown Content-Transfer-Encoding ${JSON.stringify(cte)}`);
+  }
+}

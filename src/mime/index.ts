@@ -1,0 +1,35 @@
+/** MIME parsing and building for S/MIME: byte-exact, bounded, hand-written. */
+
+export {
+  buildEntity,
+  buildMultipart,
+  formatContentType,
+  generateBoundary,
+} from './build.js';
+export { type ContentType, contentType, defaultContentType } from './content-type.js';
+export {
+  canonicalize,
+  decodeBase64,
+  decodeQuotedPrintable,
+  decodeTransferEncoding,
+  encodeBase64Lines,
+  encodeQuotedPrintable,
+  isSevenBit,
+} from './encoding.js';
+export { type MimeEntity, parseEntity } from './entity.js';
+export { MimeError, type MimeErrorCode } from './errors.js';
+export {
+  findAll,
+  findHeader,
+  type HeaderField,
+  headerValue,
+  makeHeader,
+  parseContentTransferEncoding,
+  parseContentType,
+  type SplitMessage,
+  serializeHeaders,
+  splitContentHeaders,
+  splitMessage,
+} from './headers.js';
+export { DEFAULT_MIME_LIMITS, type MimeLimits, resolveLimits } from './limits.js';
+export { toSevenBitEntity } from './seven-bit.js';
