@@ -1,0 +1,157 @@
+/**
+ * Inbound: peel the protection layers of the top-level entity (decrypt,
+ * verify, decompress), record each in the report, and make the innermost
+ * entity the message body and Content-* headers. Only the whole message is
+ * ever unwrapped: an encrypted part beside other parts is left alone, so
+ * decrypted content is never merged with attacker-controlled parts (EFAIL).
+ */
+
+import { CmsError } from '../cms/asn1.js';
+import { DEFAULT_DECOMPRESS_LIMITS, decompressCompressedData } from '../cms/compressed.js';
+import { parseContentInfo } from '../cms/content-info.js';
+import { decryptEnvelope } from '../cms/decrypt.js';
+import { OID } from '../cms/oids.js';
+import { type VerifyOptions, verifySignedData } from '../cms/verify.js';
+import {
+  canonicalize,
+  DEFAULT_MIME_LIMITS,
+  decodeTransferEncoding,
+  type MimeEntity,
+  type MimeLimits,
+  parseEntity,
+  splitMessage,
+} from '../mime/index.js';
+import { classify } from './detect.js';
+import { failure, type ReportBuilder, reportBuilder } from './results.js';
+import type { InboundContext, TransformResult } from './types.js';
+import { assembleMessage, entity, partitionHeaders } from './wire.js';
+
+function verifyOptions(ctx: InboundContext): VerifyOptions {
+  return {
+    ...(ctx.validator ? { validator: ctx.validator } : {}),
+    ...(ctx.knownCertificates ? { knownCertificates: ctx.knownCertificates } : {}),
+    ...(ctx.at ? { at: ctx.at } : {}),
+  };
+}
+
+/**
+ * Content recovered from CMS is a MIME entity; content without any header
+ * (as `openssl cms` makes from a plain file) is a body with the default
+ * type text/plain (RFC 2045), so it gets an empty header block.
+ */
+function asEntity(content: Buffer): Buffer {
+  const firstLine = content.subarray(0, Math.min(content.length, 200)).toString('latin1');
+  if (/^[!-9;-~]+:/.test(firstLine) || firstLine.startsWith('\r\n') || firstLine.startsWith('\n'))
+    return content;
+  return Buffer.concat([Buffer.from('\r\n'), content]);
+}
+
+/** Layers deeper than this are refused: real mail has at most sign+encrypt+sign. */
+const MAX_LAYERS = 8;
+
+interface Unwrapped {
+  /** The inner entity, or undefined to stop here and keep the current one. */
+  readonly inner: Buffer | undefined;
+}
+
+async function unwrapDetached(
+  e: MimeEntity,
+  ctx: InboundContext,
+  report: ReportBuilder,
+): Promise<Unwrapped> {
+  const [signed, signature] = e.parts ?? [];
+  if (!signed || !signature)
+    throw new CmsError('malformed', 'multipart/signed without its two parts');
+  const der = decodeTransferEncoding(signature.body, signature.transferEncoding);
+  const options = verifyOptions(ctx);
+  // Signers hash the canonical (CRLF) form; a message that lost its CRs in
+  // transit or storage still verifies against it. The wire bytes are tried too.
+  const canonical = canonicalize(signed.raw);
+  let v = await verifySignedData(der, { ...options, detachedContent: canonical });
+  if (canonical !== signed.raw && v.signers.some((s) => s.failure?.code === 'digest-mismatch')) {
+    const asSent = await verifySignedData(der, { ...options, detachedContent: signed.raw });
+    if (asSent.signers.some((s) => s.valid)) v = asSent;
+  }
+  report.layer({ kind: 'signed-detached', signers: v.signers, contentType: v.contentType });
+  report.action('verified');
+  return { inner: ctx.keepSignatures ? undefined : signed.raw };
+}
+
+async function unwrapPkcs7(
+  e: MimeEntity,
+  ctx: InboundContext,
+  report: ReportBuilder,
+  limits: MimeLimits,
+): Promise<Unwrapped> {
+  const der = decodeTransferEncoding(e.body, e.transferEncoding);
+  const smimeType = e.contentType.params.get('smime-type');
+  const type = parseContentInfo(der).contentType;
+  if (type === OID.envelopedData || type === OID.authEnvelopedData) {
+    const r = decryptEnvelope(der, ctx.keys);
+    report.layer({
+      kind: r.authenticated ? 'auth-enveloped' : 'enveloped',
+      algorithm: r.contentEncryption,
+      keyEncryption: r.keyEncryption,
+      recipient: r.recipient,
+      ...(smimeType ? { contentType: smimeType } : {}),
+    });
+    report.action('decrypted');
+    return { inner: r.content };
+  }
+  if (type === OID.signedData) {
+    const v = await verifySignedData(der, verifyOptions(ctx));
+    report.layer({
+      kind: 'signed-opaque',
+      signers: v.signers,
+      contentType: smimeType ?? v.contentType,
+    });
+    report.action('verified');
+    return { inner: v.content };
+  }
+  if (type === OID.compressedData) {
+    const ratio = ctx.maxCompressionRatio ?? DEFAULT_DECOMPRESS_LIMITS.maxRatio;
+    const r = decompressCompressedData(der, { maxRatio: ratio, maxBytes: limits.maxSize });
+    report.layer({ kind: 'compressed' });
+    report.action('decompressed');
+    return { inner: r.content };
+  }
+  report.note(`content type ${type} left as it is`);
+  return { inner: undefined };
+}
+
+export async function transformInbound(
+  message: Buffer,
+  ctx: InboundContext,
+): Promise<TransformResult> {
+  const report = reportBuilder('inbound');
+  const limits = ctx.limits ?? DEFAULT_MIME_LIMITS;
+  try {
+    const { headers, body } = splitMessage(message, limits);
+    const parts = partitionHeaders(headers);
+    let current = entity(parts.entity, body);
+    let changed = false;
+    for (let depth = 0; ; depth++) {
+      if (depth >= MAX_LAYERS)
+        throw new CmsError('malformed', `more than ${MAX_LAYERS} nested protection layers`);
+      const e = parseEntity(current, limits);
+      const protection = classify(e.contentType);
+      let step: Unwrapped;
+      if (protection === 'signed-detached') step = await unwrapDetached(e, ctx, report);
+      else if (protection === 'none' || protection === 'certs-only') break;
+      else step = await unwrapPkcs7(e, ctx, report, limits);
+      if (!step.inner) break;
+      current = asEntity(step.inner);
+      changed = true;
+    }
+    if (!changed) return { ok: true, message, report: report.done() };
+    const inner = splitMessage(current, limits);
+    const innerParts = partitionHeaders(inner.headers);
+    return {
+      ok: true,
+      message: assembleMessage(parts.outer, entity(innerParts.entity, inner.body)),
+      report: report.done(),
+    };
+  } catch (err) {
+    return failure(report, err);
+  }
+}

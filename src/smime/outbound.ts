@@ -1,0 +1,228 @@
+/**
+ * Outbound: a domain signature (RFC 3183) over the message's MIME entity,
+ * encryption to the recipient domains' certificates, optionally triple
+ * wrapping and header protection. Bytes in, bytes and report out.
+ */
+
+import { createEnvelope, type Recipient } from '../cms/envelope.js';
+import { OID } from '../cms/oids.js';
+import {
+  addParallelSigner,
+  createSignedData,
+  type SigningIdentity,
+  signerDigest,
+} from '../cms/sign.js';
+import { verifySignedData } from '../cms/verify.js';
+import {
+  canonicalize,
+  DEFAULT_MIME_LIMITS,
+  decodeTransferEncoding,
+  findHeader,
+  type HeaderField,
+  headerValue,
+  type MimeLimits,
+  makeHeader,
+  parseContentType,
+  parseEntity,
+  splitMessage,
+  toSevenBitEntity,
+} from '../mime/index.js';
+import { classify, isOpaquelyProtected, type Protection } from './detect.js';
+import { failure, type ReportBuilder, reportBuilder } from './results.js';
+import type {
+  ContentCipher,
+  OutboundContext,
+  OutboundOptions,
+  PartnerCertificate,
+  TransformResult,
+} from './types.js';
+import {
+  assembleMessage,
+  entity,
+  MICALG,
+  multipartSigned,
+  partitionHeaders,
+  pkcs7MimeEntity,
+} from './wire.js';
+
+/** GCM only when every recipient announced it; CBC is the safe default (RFC 8551 2.7). */
+export function chooseCipher(recipients: readonly PartnerCertificate[]): ContentCipher {
+  const all = (oid: string) => recipients.every((r) => r.capabilities?.includes(oid));
+  if (all(OID.aes256Gcm)) return 'aes-256-gcm';
+  if (all(OID.aes128Gcm)) return 'aes-128-gcm';
+  return 'aes-256-cbc';
+}
+
+/** OAEP when the partner announced it; PKCS#1 v1.5 when its capabilities are unknown. */
+export function chooseKeyTransport(r: PartnerCertificate): 'rsa-oaep' | 'rsa-pkcs1' {
+  return r.capabilities?.includes(OID.rsaesOaep) ? 'rsa-oaep' : 'rsa-pkcs1';
+}
+
+interface Signed {
+  readonly entity: Buffer;
+}
+
+async function signEntity(
+  content: Buffer,
+  signer: SigningIdentity,
+  opts: OutboundOptions,
+  extra: Buffer[],
+): Promise<Signed> {
+  const common = {
+    rsaPss: opts.rsaPss ?? false,
+    digest: opts.digest ?? 'sha256',
+    signingTime: opts.signingTime ?? new Date(),
+    extraSignedAttributes: extra,
+  } as const;
+  if (opts.signatureFormat === 'opaque') {
+    const der = await createSignedData(content, signer, { ...common, detached: false });
+    return { entity: pkcs7MimeEntity(der, 'signed-data') };
+  }
+  const der = await createSignedData(content, signer, { ...common, detached: true });
+  return { entity: multipartSigned(content, der, MICALG[signerDigest(signer, common)]!) };
+}
+
+/** The existing signature part of a multipart/signed and what it covers. */
+function splitSigned(
+  entityBytes: Buffer,
+  limits: MimeLimits,
+): { signed: Buffer; signatureDer: Buffer } {
+  const e = parseEntity(entityBytes, limits);
+  const [signed, signature] = e.parts ?? [];
+  if (!signed || !signature) throw new Error('multipart/signed without its two parts');
+  return {
+    signed: signed.raw,
+    signatureDer: decodeTransferEncoding(signature.body, signature.transferEncoding),
+  };
+}
+
+/** Security labels and ML expansion history of the originator's signers, to copy (RFC 3183 3.1.2). */
+async function copyableAttributes(entityBytes: Buffer, limits: MimeLimits): Promise<Buffer[]> {
+  try {
+    const { signed, signatureDer } = splitSigned(entityBytes, limits);
+    const v = await verifySignedData(signatureDer, { detachedContent: signed });
+    return v.signers.flatMap((s) => [...s.copyableAttributes]);
+  } catch {
+    return [];
+  }
+}
+
+function encrypt(content: Buffer, ctx: OutboundContext, report: ReportBuilder): Buffer {
+  const cipher = ctx.options.cipher ?? chooseCipher(ctx.recipients);
+  const recipients: Recipient[] = ctx.recipients.map((r) => ({
+    certificate: r.certificate,
+    keyTransport: ctx.options.keyTransport ?? chooseKeyTransport(r),
+  }));
+  report.cipher(cipher);
+  report.keyTransport(
+    [
+      ...new Set(
+        recipients.map((r) =>
+          r.certificate.publicKey.asymmetricKeyType === 'ec' ? 'ecdh' : r.keyTransport!,
+        ),
+      ),
+    ].join(','),
+  );
+  const der = createEnvelope(content, recipients, { cipher });
+  return pkcs7MimeEntity(der, cipher.endsWith('gcm') ? 'authEnveloped-data' : 'enveloped-data');
+}
+
+/** Header protection: the whole message travels inside, the outside keeps what transport needs. */
+function protectHeaders(
+  message: Buffer,
+  outer: HeaderField[],
+  encrypting: boolean,
+): { inner: Buffer; outer: HeaderField[] } {
+  const inner = entity(
+    [makeHeader('Content-Type', 'message/rfc822; forwarded=no')],
+    canonicalize(message),
+  );
+  const visible = outer.map((f) =>
+    encrypting && f.name.toLowerCase() === 'subject' ? makeHeader('Subject', '[...]') : f,
+  );
+  return { inner, outer: visible };
+}
+
+export async function transformOutbound(
+  message: Buffer,
+  ctx: OutboundContext,
+): Promise<TransformResult> {
+  const report = reportBuilder('outbound');
+  const limits = ctx.limits ?? DEFAULT_MIME_LIMITS;
+  const opts = ctx.options;
+  try {
+    const { headers, body } = splitMessage(message, limits);
+    const parts = partitionHeaders(headers);
+    const ctHeader = findHeader(parts.entity, 'content-type');
+    const protection: Protection = classify(
+      parseContentType(ctHeader ? headerValue(ctHeader) : ''),
+    );
+    let sign = opts.sign;
+    const encrypt_ = opts.encrypt;
+    if (protection === 'enveloped' && !opts.reprotect) {
+      report.note('already encrypted: left as it is');
+      return { ok: true, message, report: report.done() };
+    }
+    if (sign && isOpaquelyProtected(protection) && !opts.reprotect) {
+      sign = false;
+      report.note('already opaque-signed: not signed again');
+    }
+    if (sign && !ctx.signer)
+      return failure(report, 'no-signer', 'signing requested but no domain identity is configured');
+    if (encrypt_ && ctx.recipients.length === 0) {
+      return failure(
+        report,
+        'no-recipient-certificate',
+        'encryption requested but no recipient certificate was found',
+      );
+    }
+    if (!sign && !encrypt_) return { ok: true, message, report: report.done() };
+
+    let outer = parts.outer;
+    let current: Buffer;
+    if (opts.headerProtection) {
+      ({ inner: current, outer } = protectHeaders(message, parts.outer, encrypt_));
+    } else {
+      current = entity(
+        parts.entity.length > 0
+          ? parts.entity
+          : [makeHeader('Content-Type', 'text/plain; charset=us-ascii')],
+        body,
+      );
+    }
+    if (sign) {
+      const signer = ctx.signer!;
+      if (protection === 'signed-detached' && opts.alreadySigned === 'parallel') {
+        const { signed, signatureDer } = splitSigned(canonicalize(current), limits);
+        const der = await addParallelSigner(signatureDer, signed, signer, {
+          rsaPss: opts.rsaPss ?? false,
+          digest: opts.digest ?? 'sha256',
+        });
+        current = multipartSigned(signed, der, MICALG[signerDigest(signer, opts)]!);
+        report.action('signed (parallel signature)');
+      } else if (protection === 'signed-detached') {
+        // Never re-encode inside someone else's signature: canonical line ends only.
+        const inner = canonicalize(current);
+        current = (await signEntity(inner, signer, opts, await copyableAttributes(inner, limits)))
+          .entity;
+        report.action('signed (encapsulating the originator signature)');
+      } else {
+        current = (await signEntity(toSevenBitEntity(current, limits), signer, opts, [])).entity;
+        report.action('signed');
+      }
+    } else {
+      current = canonicalize(current);
+    }
+    if (encrypt_) {
+      current = encrypt(current, ctx, report);
+      report.action('encrypted');
+      if (opts.tripleWrap && sign) {
+        current = (await signEntity(current, ctx.signer!, opts, [])).entity;
+        report.action('signed (outer, triple wrap)');
+      }
+    }
+    return { ok: true, message: assembleMessage(outer, current), report: report.done() };
+  } catch (err) {
+    return failure(report, err);
+  }
+}
