@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * Command line entry: `domsec-milter serve | check-config | keygen | help`.
+ * Command line entry: `domsec-milter serve | check-config | keygen | transform | help`.
  * Only this file (with config.ts) touches process.env and process.exit.
  */
 
 import { keygenCommand } from './commands/keygen.js';
+import { readStdin, transformCommand } from './commands/transform.js';
 import { UsageError } from './commands/usage.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -18,6 +19,8 @@ commands:
   keygen --domain D --out DIR [--algo rsa-2048|rsa-3072|ec-p256|ed25519]
                  [--crl-url URL] [--ocsp-url URL]
                  a domain CA plus domain signing and encryption certificates (dev and test)
+  transform --direction outbound|inbound [--from ADDR] [--to ADDR ...]
+                 the milter's transform on one message: stdin to stdout, report (JSON) on stderr
   help           this text
 `;
 
@@ -74,6 +77,15 @@ async function main(argv: string[]): Promise<void> {
       return serve();
     case 'check-config':
       return checkConfig();
+    case 'transform': {
+      const code = await transformCommand(rest, configOrExit(), {
+        stdin: readStdin,
+        stdout: (b) => process.stdout.write(b),
+        stderr: (t) => process.stderr.write(t),
+      });
+      process.exitCode = code;
+      return;
+    }
     case 'keygen':
       return keygenCommand(rest, (line) => process.stdout.write(`${line}\n`));
     case 'help':

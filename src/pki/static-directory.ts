@@ -9,6 +9,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { type CertificateInfo, loadCertificatesPem } from '../cms/certificate.js';
+import type { CertificateSource, LookupResult } from './partners.js';
 
 export class CertificateFileError extends Error {
   override readonly name = 'CertificateFileError';
@@ -73,7 +74,9 @@ export function encryptionProblem(cert: CertificateInfo, at: Date): string | und
   return undefined;
 }
 
-export class StaticCertificateDirectory {
+export class StaticCertificateDirectory implements CertificateSource {
+  readonly name = 'directory';
+
   constructor(private readonly certificates: readonly CertificateInfo[]) {}
 
   static async load(path: string): Promise<StaticCertificateDirectory> {
@@ -84,8 +87,15 @@ export class StaticCertificateDirectory {
     return this.certificates.length;
   }
 
+  async lookup(domain: string, at: Date = new Date()): Promise<LookupResult> {
+    const certificate = this.best(domain, at);
+    return certificate
+      ? { status: 'found', certificate, source: this.name }
+      : { status: 'not-found' };
+  }
+
   /** The best usable encryption certificate for `domain`, or undefined. */
-  lookup(domain: string, at: Date = new Date()): CertificateInfo | undefined {
+  best(domain: string, at: Date = new Date()): CertificateInfo | undefined {
     return this.certificates
       .map((c) => ({ c, score: domainMatch(c, domain) }))
       .filter(({ c, score }) => score > 0 && encryptionProblem(c, at) === undefined)
