@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: runs the benchmarks and writes a markdown table to
  * bench/results/latest.md (and stdout). Options through the environment:
- * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|postfix).
+ * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|smime|postfix).
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { postfixBenchmarks } from './postfix-bench.js';
 import { protocolBenchmarks } from './protocol-bench.js';
+import { memoryBenchmarks, smimeBenchmarks } from './smime-bench.js';
 
 const env = process.env;
 const only = env['BENCH_ONLY'];
@@ -34,6 +35,29 @@ if (!only || only === 'protocol') {
       `| ${r.name} | ${r.transactions} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} |`,
     );
   }
+  out();
+}
+
+if (!only || only === 'smime') {
+  out('## S/MIME transform in-process (32 in flight, both cores)');
+  out();
+  out('| message | operation | msgs/s | ratio to raw RSA-2048 sign/s |');
+  out('|---|---|---:|---:|');
+  for (const r of await smimeBenchmarks((s) => process.stderr.write(`${s}\n`))) {
+    const size = r.size === 0 ? '-' : r.size >= 1024 * 1024 ? `${r.size / 1024 / 1024} MB` : `${r.size / 1024} KB`;
+    out(`| ${size} | ${r.name} | ${r.perSecond.toFixed(1)} | ${r.ratioToRawSign === undefined ? '1.000' : r.ratioToRawSign.toFixed(3)} |`);
+  }
+  out();
+  out('Target: 10 KB sign+encrypt >= 0.75 x raw RSA-2048 sign/s.');
+  out();
+  const size = 25 * 1024 * 1024;
+  out('| 25 MB message, fresh process | RSS before | peak RSS | peak / message size |');
+  out('|---|---:|---:|---:|');
+  for (const m of memoryBenchmarks(size)) {
+    out(`| ${m.name} | ${(m.baselineRssBytes / 1e6).toFixed(0)} MB | ${(m.peakRssBytes / 1e6).toFixed(0)} MB | ${(m.peakRssBytes / size).toFixed(2)} |`);
+  }
+  out();
+  out('Target: peak RSS <= 8 x message size.');
   out();
 }
 

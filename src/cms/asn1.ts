@@ -123,3 +123,24 @@ export function cmsTime(date: Date): asn1js.AsnType {
     ? new asn1js.UTCTime({ valueDate: whole })
     : new asn1js.GeneralizedTime({ valueDate: whole });
 }
+
+// ---- list assembly for large contents -------------------------------------
+
+/** The DER identifier and length octets of an element whose content is `length` bytes. */
+export function derHeader(tag: number, length: number): Buffer {
+  if (length < 0x80) return Buffer.from([tag, length]);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
+}
+
+/**
+ * A DER element as a list of buffers: the header, then the content parts
+ * untouched. Large contents (ciphertext of a 25 MB message) are thus copied
+ * once, by the final Buffer.concat, instead of once per nesting level.
+ */
+export function tlvList(tag: number, parts: readonly Buffer[]): Buffer[] {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  return [derHeader(tag, length), ...parts];
+}

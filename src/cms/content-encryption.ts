@@ -5,7 +5,8 @@
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import { algorithm, CmsError, integer, octets, seq, toBuffer } from './asn1.js';
+import { CmsError, toBuffer } from './asn1.js';
+import * as der from './der.js';
 import { OID } from './oids.js';
 
 export type ContentCipher = 'aes-128-cbc' | 'aes-256-cbc' | 'aes-128-gcm' | 'aes-256-gcm';
@@ -58,9 +59,10 @@ export function isAead(cipher: ContentCipher): boolean {
 const TAG_LENGTH = 16;
 
 export interface Encrypted {
-  /** DER-ready AlgorithmIdentifier with its parameters (IV or GCMParameters). */
-  readonly algorithm: asn1js.Sequence;
-  readonly ciphertext: Buffer;
+  /** DER AlgorithmIdentifier with its parameters (IV or GCMParameters). */
+  readonly algorithm: Buffer;
+  /** The ciphertext in pieces (cipher update and final output), not concatenated. */
+  readonly ciphertext: Buffer[];
   /** AEAD only: the authentication tag (the `mac` of AuthEnvelopedData). */
   readonly tag?: Buffer;
 }
@@ -70,10 +72,10 @@ export function encryptContent(cipher: ContentCipher, key: Buffer, content: Buff
   if (s.aead) {
     const nonce = randomBytes(12);
     const c = createCipheriv(s.node as 'aes-256-gcm', key, nonce, { authTagLength: TAG_LENGTH });
-    const ciphertext = Buffer.concat([c.update(content), c.final()]);
+    const ciphertext = [c.update(content), c.final()];
     // GCMParameters: the ICV length written explicitly (RFC 5084 default is 12).
     return {
-      algorithm: algorithm(s.oid, seq(octets(nonce), integer(TAG_LENGTH))),
+      algorithm: der.algorithm(s.oid, der.seq(der.octets(nonce), der.int(TAG_LENGTH))),
       ciphertext,
       tag: c.getAuthTag(),
     };
@@ -81,13 +83,25 @@ export function encryptContent(cipher: ContentCipher, key: Buffer, content: Buff
   const iv = randomBytes(16);
   const c = createCipheriv(s.node, key, iv);
   return {
-    algorithm: algorithm(s.oid, octets(iv)),
-    ciphertext: Buffer.concat([c.update(content), c.final()]),
+    algorithm: der.algorithm(s.oid, der.octets(iv)),
+    ciphertext: [c.update(content), c.final()],
   };
 }
 
 export function newContentKey(cipher: ContentCipher): Buffer {
   return randomBytes(spec(BY_NAME[cipher]).keyLength);
+}
+
+/** PKCS#7 padding (RFC 5652 6.3): n bytes of value n, 1 <= n <= block size. */
+function removePadding(plain: Buffer, blockSize: number): Buffer {
+  const n = plain[plain.length - 1] ?? 0;
+  let bad = n === 0 || n > blockSize ? 1 : 0;
+  for (let i = 1; i <= blockSize; i++) {
+    // Every one of the last n bytes must equal n; the loop length does not depend on n.
+    if (i <= n && plain[plain.length - i] !== n) bad = 1;
+  }
+  if (bad) throw decryptionFailed();
+  return plain.subarray(0, plain.length - n);
 }
 
 function decryptionFailed(): CmsError {
@@ -114,12 +128,20 @@ export function decryptContent(
   if (!s.aead) {
     if (!(params instanceof asn1js.OctetString))
       throw new CmsError('malformed', `${s.node} without an IV`);
+    const blockSize = s.node.startsWith('des') ? 8 : 16;
+    if (ciphertext.length === 0 || ciphertext.length % blockSize !== 0) throw decryptionFailed();
+    let plain: Buffer;
     try {
+      // Padding removed by hand: the whole plaintext comes out of one update() and is
+      // returned as a view, not copied again (a 25 MB message would be copied otherwise).
       const d = createDecipheriv(s.node, key, toBuffer(params.valueBlock.valueHexView));
-      return Buffer.concat([d.update(ciphertext), d.final()]);
+      d.setAutoPadding(false);
+      plain = d.update(ciphertext);
+      d.final();
     } catch {
       throw decryptionFailed();
     }
+    return removePadding(plain, blockSize);
   }
   if (!aead) throw new CmsError('unsupported', `${s.node} outside AuthEnvelopedData`);
   let nonce: Buffer;
@@ -141,7 +163,9 @@ export function decryptContent(
     const d = createDecipheriv(s.node as 'aes-256-gcm', key, nonce, { authTagLength: tagLength });
     d.setAuthTag(aead.tag);
     if (aead.aad) d.setAAD(aead.aad);
-    return Buffer.concat([d.update(ciphertext), d.final()]);
+    const plain = d.update(ciphertext);
+    const rest = d.final();
+    return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
   } catch {
     throw decryptionFailed();
   }

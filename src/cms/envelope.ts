@@ -1,15 +1,15 @@
 /**
  * Domain encryption: EnvelopedData (AES-CBC) or AuthEnvelopedData (AES-GCM,
- * RFC 5083/5084; pkijs has none, so it is built here with asn1js), one
+ * RFC 5083/5084; pkijs has none, so it is written here), one
  * RecipientInfo per recipient certificate: RSA-OAEP or PKCS#1 v1.5 key
  * transport for RSA keys, ephemeral-static ECDH for EC keys.
  */
 
 import { constants, publicEncrypt } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import { algorithm, derOf, explicit, integer, nullValue, octets, oid, seq } from './asn1.js';
+import { tlvList } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
 import { type ContentCipher, encryptContent, isAead, newContentKey } from './content-encryption.js';
+import * as der from './der.js';
 import { agreeAndWrap } from './key-agreement.js';
 import { OID } from './oids.js';
 import { issuerAndSerial } from './sign.js';
@@ -29,64 +29,61 @@ export interface EnvelopeOptions {
   readonly contentType?: string;
 }
 
-function oaepParameters(): asn1js.Sequence {
-  // RSAES-OAEP-params with SHA-256 and MGF1-SHA-256; pSourceFunc left at its default.
-  return seq(
-    explicit(0, algorithm(OID.sha256)),
-    explicit(1, algorithm(OID.mgf1, algorithm(OID.sha256))),
-  );
-}
+// RSAES-OAEP-params with SHA-256 and MGF1-SHA-256; pSourceFunc left at its default.
+const OAEP_ALGORITHM = der.algorithm(
+  OID.rsaesOaep,
+  der.seq(
+    der.context(0, der.algorithm(OID.sha256)),
+    der.context(1, der.algorithm(OID.mgf1, der.algorithm(OID.sha256))),
+  ),
+);
+const PKCS1_ALGORITHM = der.algorithm(OID.rsaEncryption, der.nullValue());
 
-function keyTransRecipient(r: Recipient, contentKey: Buffer): asn1js.Sequence {
+function keyTransRecipient(r: Recipient, contentKey: Buffer): Buffer {
   const oaep = (r.keyTransport ?? 'rsa-oaep') === 'rsa-oaep';
+  const key = r.certificate.publicKey;
   const encryptedKey = publicEncrypt(
     oaep
-      ? {
-          key: r.certificate.publicKey,
-          padding: constants.RSA_PKCS1_OAEP_PADDING,
-          oaepHash: 'sha256',
-        }
-      : { key: r.certificate.publicKey, padding: constants.RSA_PKCS1_PADDING },
+      ? { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }
+      : { key, padding: constants.RSA_PKCS1_PADDING },
     contentKey,
   );
-  const kea = oaep
-    ? algorithm(OID.rsaesOaep, oaepParameters())
-    : algorithm(OID.rsaEncryption, nullValue());
-  return seq(integer(0), issuerAndSerial(r.certificate), kea, octets(encryptedKey));
+  return der.seq(
+    der.int(0),
+    issuerAndSerial(r.certificate),
+    oaep ? OAEP_ALGORITHM : PKCS1_ALGORITHM,
+    der.octets(encryptedKey),
+  );
 }
 
-function keyAgreeRecipient(r: Recipient, contentKey: Buffer): asn1js.Constructed {
+function keyAgreeRecipient(r: Recipient, contentKey: Buffer): Buffer {
   const a = agreeAndWrap(r.certificate.publicKey, contentKey);
-  const originatorKey = new asn1js.Constructed({
-    idBlock: { tagClass: 3, tagNumber: 1 },
-    value: [algorithm(OID.ecPublicKey), new asn1js.BitString({ valueHex: a.ephemeralPoint })],
-  });
-  const kari = [
-    integer(3),
-    explicit(0, originatorKey),
-    algorithm(a.schemeOid, algorithm(a.wrapOid)),
-    seq(seq(issuerAndSerial(r.certificate), octets(a.wrappedKey))),
-  ];
+  // originator [0] EXPLICIT OriginatorIdentifierOrKey, here originatorKey [1] IMPLICIT OriginatorPublicKey.
+  const originatorKey = der.context(
+    1,
+    der.algorithm(OID.ecPublicKey),
+    der.bitString(a.ephemeralPoint),
+  );
   // RecipientInfo CHOICE: kari [1] IMPLICIT KeyAgreeRecipientInfo.
-  return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value: kari });
+  return der.context(
+    1,
+    der.int(3),
+    der.context(0, originatorKey),
+    der.algorithm(a.schemeOid, der.algorithm(a.wrapOid)),
+    der.seq(der.seq(issuerAndSerial(r.certificate), der.octets(a.wrappedKey))),
+  );
 }
 
-function recipientInfo(r: Recipient, contentKey: Buffer): asn1js.AsnType {
-  const type = r.certificate.publicKey.asymmetricKeyType;
-  if (type === 'ec') return keyAgreeRecipient(r, contentKey);
-  return keyTransRecipient(r, contentKey);
+function recipientInfo(r: Recipient, contentKey: Buffer): Buffer {
+  return r.certificate.publicKey.asymmetricKeyType === 'ec'
+    ? keyAgreeRecipient(r, contentKey)
+    : keyTransRecipient(r, contentKey);
 }
 
-function encryptedContentInfo(
-  contentType: string,
-  alg: asn1js.Sequence,
-  ciphertext: Buffer,
-): asn1js.Sequence {
-  const body = new asn1js.Primitive({
-    idBlock: { tagClass: 3, tagNumber: 0 },
-    valueHex: ciphertext,
-  });
-  return seq(oid(contentType), alg, body);
+/** EncryptedContentInfo as DER pieces: the ciphertext is carried, not copied. */
+function encryptedContentInfo(contentType: string, alg: Buffer, ciphertext: Buffer[]): Buffer[] {
+  // encryptedContent is [0] IMPLICIT OCTET STRING: primitive context tag 0x80.
+  return tlvList(0x30, [der.oid(contentType), alg, ...tlvList(0x80, ciphertext)]);
 }
 
 /** ContentInfo(EnvelopedData | AuthEnvelopedData), DER. */
@@ -95,10 +92,19 @@ export function createEnvelope(
   recipients: readonly Recipient[],
   opts: EnvelopeOptions = {},
 ): Buffer {
+  return Buffer.concat(createEnvelopeParts(content, recipients, opts));
+}
+
+/** The same DER as a list of buffers (the ciphertext not copied), for large messages. */
+export function createEnvelopeParts(
+  content: Buffer,
+  recipients: readonly Recipient[],
+  opts: EnvelopeOptions = {},
+): Buffer[] {
   if (recipients.length === 0) throw new Error('createEnvelope needs at least one recipient');
   const cipher = opts.cipher ?? 'aes-256-cbc';
   const contentKey = newContentKey(cipher);
-  const infos = new asn1js.Set({ value: recipients.map((r) => recipientInfo(r, contentKey)) });
+  const infos = der.set(...recipients.map((r) => recipientInfo(r, contentKey)));
   const encrypted = encryptContent(cipher, contentKey, content);
   const eci = encryptedContentInfo(
     opts.contentType ?? OID.data,
@@ -106,11 +112,12 @@ export function createEnvelope(
     encrypted.ciphertext,
   );
   const hasKari = recipients.some((r) => r.certificate.publicKey.asymmetricKeyType === 'ec');
-  if (isAead(cipher)) {
-    const auth = seq(integer(0), infos, eci, octets(encrypted.tag!));
-    return derOf(seq(oid(OID.authEnvelopedData), explicit(0, auth)));
-  }
-  // Version 0 with only key transport; 2 once a kari is present (RFC 5652 6.1).
-  const env = seq(integer(hasKari ? 2 : 0), infos, eci);
-  return derOf(seq(oid(OID.envelopedData), explicit(0, env)));
+  const [type, body] = isAead(cipher)
+    ? [
+        OID.authEnvelopedData,
+        tlvList(0x30, [der.int(0), infos, ...eci, der.octets(encrypted.tag!)]),
+      ]
+    : // Version 0 with only key transport; 2 once a kari is present (RFC 5652 6.1).
+      [OID.envelopedData, tlvList(0x30, [der.int(hasKari ? 2 : 0), infos, ...eci])];
+  return tlvList(0x30, [der.oid(type), ...tlvList(0xa0, body)]);
 }

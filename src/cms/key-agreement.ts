@@ -13,8 +13,8 @@ import {
   hkdfSync,
   type KeyObject,
 } from 'node:crypto';
-import type * as asn1js from 'asn1js';
-import { algorithm, CmsError, derOf, explicit, octets, seq } from './asn1.js';
+import { CmsError } from './asn1.js';
+import * as der from './der.js';
 import { OID } from './oids.js';
 import type { DigestName } from './signature-algorithms.js';
 
@@ -69,10 +69,10 @@ export function x963Kdf(d: DigestName, z: Buffer, sharedInfo: Buffer, length: nu
 function sharedInfo(wrapOid: string, keyLength: number, ukm: Buffer | undefined): Buffer {
   const bits = Buffer.alloc(4);
   bits.writeUInt32BE(keyLength * 8, 0);
-  const parts: asn1js.AsnType[] = [algorithm(wrapOid)];
-  if (ukm) parts.push(explicit(0, octets(ukm)));
-  parts.push(explicit(2, octets(bits)));
-  return derOf(seq(...parts));
+  const parts = [der.algorithm(wrapOid)];
+  if (ukm) parts.push(der.context(0, der.octets(ukm)));
+  parts.push(der.context(2, der.octets(bits)));
+  return der.seq(...parts);
 }
 
 function kek(schemeOid: string, wrapOid: string, z: Buffer, ukm: Buffer | undefined): Buffer {

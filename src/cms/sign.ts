@@ -6,23 +6,10 @@
 
 import type { KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import {
-  algorithm,
-  CmsError,
-  cmsTime,
-  derOf,
-  derSetOf,
-  encodedBytes,
-  explicit,
-  integer,
-  integerFromBytes,
-  octets,
-  oid,
-  raw,
-  seq,
-} from './asn1.js';
+import { CmsError, encodedBytes, tlvList } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
 import { parseContentInfo } from './content-info.js';
+import * as der from './der.js';
 import { OID } from './oids.js';
 import { DIGEST_OID, type DigestName, digest, signatureScheme } from './signature-algorithms.js';
 
@@ -58,62 +45,79 @@ export const DEFAULT_CAPABILITIES: readonly string[] = [
   OID.aes128Cbc,
 ];
 
-export function attribute(type: string, ...values: asn1js.AsnType[]): Buffer {
-  return derOf(seq(oid(type), new asn1js.Set({ value: values })));
+/** Attribute ::= SEQUENCE { attrType, attrValues SET OF value }, DER. */
+export function attribute(type: string, ...values: Buffer[]): Buffer {
+  return der.seq(der.oid(type), der.setOf(values));
 }
 
-export function issuerAndSerial(cert: CertificateInfo): asn1js.Sequence {
-  return seq(raw(cert.issuerDer), integerFromBytes(cert.serial));
+export function issuerAndSerial(cert: CertificateInfo): Buffer {
+  return der.seq(cert.issuerDer, der.intBytes(cert.serial));
 }
 
-function capabilitiesValue(ids: readonly string[]): asn1js.Sequence {
-  return seq(...ids.map((id) => seq(oid(id))));
+const capabilityCache = new Map<string, Buffer>();
+
+function capabilitiesValue(ids: readonly string[]): Buffer {
+  const key = ids.join(',');
+  let v = capabilityCache.get(key);
+  if (!v) {
+    v = der.seq(...ids.map((id) => der.seq(der.oid(id))));
+    capabilityCache.set(key, v);
+  }
+  return v;
 }
 
-function signingCertificateV2(cert: CertificateInfo): asn1js.Sequence {
-  // ESSCertIDv2 with the default hash (SHA-256) omitted, as DER requires.
-  const issuerSerial = seq(seq(explicit(4, raw(cert.issuerDer))), integerFromBytes(cert.serial));
-  return seq(seq(seq(octets(digest('sha256', cert.der)), issuerSerial)));
+const essCertCache = new WeakMap<CertificateInfo, Buffer>();
+
+function signingCertificateV2(cert: CertificateInfo): Buffer {
+  let v = essCertCache.get(cert);
+  if (!v) {
+    // ESSCertIDv2 with the default hash (SHA-256) omitted, as DER requires.
+    const issuerSerial = der.seq(
+      der.seq(der.context(4, cert.issuerDer)),
+      der.intBytes(cert.serial),
+    );
+    v = der.seq(der.seq(der.seq(der.octets(digest('sha256', cert.der)), issuerSerial)));
+    essCertCache.set(cert, v);
+  }
+  return v;
 }
 
 /** Signed attributes, each as DER Attribute, before sorting. */
 function signedAttributes(contentDigest: Buffer, id: SigningIdentity, opts: SignOptions): Buffer[] {
   const attrs = [
-    attribute(OID.contentType, oid(opts.contentType ?? OID.data)),
-    attribute(OID.signingTime, cmsTime(opts.signingTime ?? new Date())),
-    attribute(OID.messageDigest, octets(contentDigest)),
+    attribute(OID.contentType, der.oid(opts.contentType ?? OID.data)),
+    attribute(OID.signingTime, der.time(opts.signingTime ?? new Date())),
+    attribute(OID.messageDigest, der.octets(contentDigest)),
     attribute(OID.smimeCapabilities, capabilitiesValue(opts.capabilities ?? DEFAULT_CAPABILITIES)),
     attribute(OID.signingCertificateV2, signingCertificateV2(id.certificate)),
   ];
   const types = opts.signatureTypes ?? [OID.domainSig];
-  if (types.length > 0) attrs.push(attribute(OID.signatureType, ...types.map((t) => oid(t))));
+  if (types.length > 0) attrs.push(attribute(OID.signatureType, ...types.map((t) => der.oid(t))));
   attrs.push(...(opts.extraSignedAttributes ?? []));
   return attrs;
 }
 
-/** One SignerInfo over `contentDigest`, as an asn1js element. */
+/** One SignerInfo over `contentDigest`, DER. */
 export async function createSignerInfo(
   contentDigest: Buffer,
   id: SigningIdentity,
   opts: SignOptions,
   digestName: DigestName,
-): Promise<asn1js.Sequence> {
+): Promise<Buffer> {
   const scheme = signatureScheme(id.privateKey, {
     digest: digestName,
     rsaPss: opts.rsaPss ?? false,
   });
-  const attrs = signedAttributes(contentDigest, id, opts);
+  const attrs = signedAttributes(contentDigest, id, opts).sort(Buffer.compare);
   // The signature covers the DER SET OF the attributes; the SignerInfo carries the same set as [0].
-  const set = derOf(derSetOf(attrs));
-  const signature = await scheme.sign(set);
-  const sortedAttrs = [...attrs].sort(Buffer.compare).map((a) => raw(a));
-  return seq(
-    integer(1),
+  const signature = await scheme.sign(der.set(...attrs));
+  return der.seq(
+    der.int(1),
     issuerAndSerial(id.certificate),
-    algorithm(DIGEST_OID[scheme.digest]),
-    explicit(0, ...sortedAttrs),
-    raw(scheme.algorithmDer),
-    octets(signature),
+    der.algorithm(DIGEST_OID[scheme.digest]),
+    der.context(0, ...attrs),
+    scheme.algorithmDer,
+    der.octets(signature),
   );
 }
 
@@ -134,20 +138,20 @@ export async function createSignedData(
   const digestName = signerDigest(id, opts);
   const signerInfo = await createSignerInfo(digest(digestName, content), id, opts, digestName);
   const contentType = opts.contentType ?? OID.data;
+  // The content (possibly 25 MB, opaque signing) is carried as a list, copied once at the end.
   const encap =
     opts.detached === false
-      ? seq(oid(contentType), explicit(0, octets(content)))
-      : seq(oid(contentType));
-  const certificates = [id.certificate, ...id.chain].map((c) => raw(c.der));
-  const signedData = seq(
+      ? tlvList(0x30, [der.oid(contentType), ...tlvList(0xa0, tlvList(0x04, [content]))])
+      : [der.seq(der.oid(contentType))];
+  const body = tlvList(0x30, [
     // Version 1 for IssuerAndSerialNumber with id-data, 3 for other content types (RFC 5652 5.1).
-    integer(contentType === OID.data ? 1 : 3),
-    new asn1js.Set({ value: [algorithm(DIGEST_OID[digestName])] }),
-    encap,
-    new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: certificates }),
-    new asn1js.Set({ value: [signerInfo] }),
-  );
-  return derOf(seq(oid(OID.signedData), explicit(0, signedData)));
+    der.int(contentType === OID.data ? 1 : 3),
+    der.set(der.algorithm(DIGEST_OID[digestName])),
+    ...encap,
+    der.context(0, ...[id.certificate, ...id.chain].map((c) => c.der)),
+    der.set(signerInfo),
+  ]);
+  return Buffer.concat(tlvList(0x30, [der.oid(OID.signedData), ...tlvList(0xa0, body)]));
 }
 
 /**
@@ -182,23 +186,18 @@ export async function addParallelSigner(
   const digestName = signerDigest(id, opts);
   const ours = await createSignerInfo(digest(digestName, content), id, opts, digestName);
   const algs = digestAlgs.valueBlock.value.map((a) => encodedBytes(a));
-  const ourAlg = derOf(algorithm(DIGEST_OID[digestName]));
+  const ourAlg = der.algorithm(DIGEST_OID[digestName]);
   if (!algs.some((a) => a.equals(ourAlg))) algs.push(ourAlg);
   const certList = [...(certs?.valueBlock.value.map((c) => encodedBytes(c)) ?? [])];
   for (const c of [id.certificate, ...id.chain])
     if (!certList.some((d) => d.equals(c.der))) certList.push(c.der);
-  const body = [
-    integer(Math.max(version.valueBlock.valueDec, 1)),
-    derSetOf(algs),
-    raw(encodedBytes(encap)),
-    new asn1js.Constructed({
-      idBlock: { tagClass: 3, tagNumber: 0 },
-      value: certList.map((c) => raw(c)),
-    }),
-    ...(crls ? [raw(encodedBytes(crls))] : []),
-    new asn1js.Set({
-      value: [...signerInfos.valueBlock.value.map((s) => raw(encodedBytes(s))), ours],
-    }),
-  ];
-  return derOf(seq(oid(OID.signedData), explicit(0, seq(...body))));
+  const body = der.seq(
+    der.int(Math.max(version.valueBlock.valueDec, 1)),
+    der.setOf(algs),
+    encodedBytes(encap),
+    der.context(0, ...certList),
+    ...(crls ? [encodedBytes(crls)] : []),
+    der.set(...signerInfos.valueBlock.value.map((s) => encodedBytes(s)), ours),
+  );
+  return der.seq(der.oid(OID.signedData), der.context(0, body));
 }

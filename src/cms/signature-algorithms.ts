@@ -5,8 +5,8 @@
  */
 
 import { constants, createHash, type KeyObject, sign, verify } from 'node:crypto';
-import type * as asn1js from 'asn1js';
-import { algorithm, CmsError, derOf, explicit, integer, nullValue, seq } from './asn1.js';
+import { CmsError } from './asn1.js';
+import * as der from './der.js';
 import { OID } from './oids.js';
 
 export type DigestName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
@@ -51,12 +51,11 @@ export interface SignatureScheme {
   sign(data: Buffer): Promise<Buffer>;
 }
 
-function pssParams(d: DigestName): asn1js.Sequence {
-  const hash = algorithm(DIGEST_OID[d]);
-  return seq(
-    explicit(0, hash),
-    explicit(1, algorithm(OID.mgf1, algorithm(DIGEST_OID[d]))),
-    explicit(2, integer(DIGEST_LENGTH[d])),
+function pssParams(d: DigestName): Buffer {
+  return der.seq(
+    der.context(0, der.algorithm(DIGEST_OID[d])),
+    der.context(1, der.algorithm(OID.mgf1, der.algorithm(DIGEST_OID[d]))),
+    der.context(2, der.int(DIGEST_LENGTH[d])),
   );
 }
 
@@ -83,7 +82,7 @@ export function signatureScheme(key: KeyObject, opts: SchemeOptions = {}): Signa
     // RFC 8419: with signed attributes, Ed25519 pairs with SHA-512.
     return {
       digest: 'sha512',
-      algorithmDer: derOf(algorithm(OID.ed25519)),
+      algorithmDer: der.algorithm(OID.ed25519),
       sign: (data) => signAsync(null, data, key),
     };
   }
@@ -99,7 +98,7 @@ export function signatureScheme(key: KeyObject, opts: SchemeOptions = {}): Signa
     if (!sigOid) throw new CmsError('unsupported', `ECDSA with ${d}`);
     return {
       digest: d,
-      algorithmDer: derOf(algorithm(sigOid)),
+      algorithmDer: der.algorithm(sigOid),
       sign: (data) => signAsync(d, data, { key, dsaEncoding: 'der' }),
     };
   }
@@ -108,7 +107,7 @@ export function signatureScheme(key: KeyObject, opts: SchemeOptions = {}): Signa
     if (opts.rsaPss || type === 'rsa-pss') {
       return {
         digest: d,
-        algorithmDer: derOf(algorithm(OID.rsassaPss, pssParams(d))),
+        algorithmDer: der.algorithm(OID.rsassaPss, pssParams(d)),
         sign: (data) =>
           signAsync(d, data, {
             key,
@@ -120,7 +119,7 @@ export function signatureScheme(key: KeyObject, opts: SchemeOptions = {}): Signa
     return {
       digest: d,
       // rsaEncryption with NULL parameters, as OpenSSL and most clients write it.
-      algorithmDer: derOf(algorithm(OID.rsaEncryption, nullValue())),
+      algorithmDer: der.algorithm(OID.rsaEncryption, der.nullValue()),
       sign: (data) => signAsync(d, data, key),
     };
   }

@@ -105,14 +105,35 @@ for (const c of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
  * Node's own decoder would also accept base64url's '-' and '_', so filter first.
  */
 export function decodeBase64(bytes: Buffer): Buffer {
-  const clean = Buffer.allocUnsafe(bytes.length);
-  let k = 0;
+  // Pass 1: count the alphabet characters before the first '=' (the output size).
+  let count = 0;
+  let end = bytes.length;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (b === EQ) break;
-    if (BASE64_ALPHABET[b] === 1) clean[k++] = b;
+    if (b === EQ) {
+      end = i;
+      break;
+    }
+    count += BASE64_ALPHABET[b]!;
   }
-  return Buffer.from(clean.toString('latin1', 0, k), 'base64');
+  // Pass 2: filter and decode in chunks into one output buffer, so a 35 MB
+  // body never exists twice more as a cleaned copy and a string.
+  const out = Buffer.allocUnsafe(Math.floor((count * 3) / 4));
+  const CHUNK = 64 * 1024; // a multiple of 4
+  const clean = Buffer.allocUnsafe(CHUNK);
+  let k = 0;
+  let pos = 0;
+  for (let i = 0; i < end; i++) {
+    const b = bytes[i]!;
+    if (BASE64_ALPHABET[b] !== 1) continue;
+    clean[k++] = b;
+    if (k === CHUNK) {
+      pos += Buffer.from(clean.toString('latin1', 0, k), 'base64').copy(out, pos);
+      k = 0;
+    }
+  }
+  if (k > 0) pos += Buffer.from(clean.toString('latin1', 0, k), 'base64').copy(out, pos);
+  return pos === out.length ? out : out.subarray(0, pos);
 }
 
 /** Growable output for encoders whose output size is not known up front. */

@@ -24,7 +24,7 @@ import {
 import { classify } from './detect.js';
 import { failure, type ReportBuilder, reportBuilder } from './results.js';
 import type { InboundContext, TransformResult } from './types.js';
-import { assembleMessage, entity, partitionHeaders } from './wire.js';
+import { messageOf, partitionHeaders } from './wire.js';
 
 function verifyOptions(ctx: InboundContext): VerifyOptions {
   return {
@@ -126,9 +126,10 @@ export async function transformInbound(
   const report = reportBuilder('inbound');
   const limits = ctx.limits ?? DEFAULT_MIME_LIMITS;
   try {
-    const { headers, body } = splitMessage(message, limits);
-    const parts = partitionHeaders(headers);
-    let current = entity(parts.entity, body);
+    const parts = partitionHeaders(splitMessage(message, limits).headers);
+    // The message is itself the top-level entity (its other headers do not
+    // matter to MIME): parsed in place, not copied.
+    let current = message;
     let changed = false;
     for (let depth = 0; ; depth++) {
       if (depth >= MAX_LAYERS)
@@ -148,7 +149,7 @@ export async function transformInbound(
     const innerParts = partitionHeaders(inner.headers);
     return {
       ok: true,
-      message: assembleMessage(parts.outer, entity(innerParts.entity, inner.body)),
+      message: messageOf(parts.outer, innerParts.entity, inner.body),
       report: report.done(),
     };
   } catch (err) {

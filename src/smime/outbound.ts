@@ -4,7 +4,7 @@
  * wrapping and header protection. Bytes in, bytes and report out.
  */
 
-import { createEnvelope, type Recipient } from '../cms/envelope.js';
+import { createEnvelopeParts, type Recipient } from '../cms/envelope.js';
 import { OID } from '../cms/oids.js';
 import {
   addParallelSigner,
@@ -43,6 +43,7 @@ import {
   multipartSigned,
   partitionHeaders,
   pkcs7MimeEntity,
+  pkcs7MimeMessage,
 } from './wire.js';
 
 /** GCM only when every recipient announced it; CBC is the safe default (RFC 8551 2.7). */
@@ -107,7 +108,12 @@ async function copyableAttributes(entityBytes: Buffer, limits: MimeLimits): Prom
   }
 }
 
-function encrypt(content: Buffer, ctx: OutboundContext, report: ReportBuilder): Buffer {
+/** The envelope as DER pieces and its smime-type; the caller wraps it in MIME. */
+function encrypt(
+  content: Buffer,
+  ctx: OutboundContext,
+  report: ReportBuilder,
+): { der: Buffer[]; smimeType: 'enveloped-data' | 'authEnveloped-data' } {
   const cipher = ctx.options.cipher ?? chooseCipher(ctx.recipients);
   const recipients: Recipient[] = ctx.recipients.map((r) => ({
     certificate: r.certificate,
@@ -123,8 +129,8 @@ function encrypt(content: Buffer, ctx: OutboundContext, report: ReportBuilder): 
       ),
     ].join(','),
   );
-  const der = createEnvelope(content, recipients, { cipher });
-  return pkcs7MimeEntity(der, cipher.endsWith('gcm') ? 'authEnveloped-data' : 'enveloped-data');
+  const der = createEnvelopeParts(content, recipients, { cipher });
+  return { der, smimeType: cipher.endsWith('gcm') ? 'authEnveloped-data' : 'enveloped-data' };
 }
 
 /** Header protection: the whole message travels inside, the outside keeps what transport needs. */
@@ -214,12 +220,18 @@ export async function transformOutbound(
       current = canonicalize(current);
     }
     if (encrypt_) {
-      current = encrypt(current, ctx, report);
+      const { der, smimeType } = encrypt(current, ctx, report);
       report.action('encrypted');
-      if (opts.tripleWrap && sign) {
-        current = (await signEntity(current, ctx.signer!, opts, [])).entity;
-        report.action('signed (outer, triple wrap)');
+      if (!(opts.tripleWrap && sign)) {
+        // The last step writes the whole message at once: no copy per wrapping level.
+        return {
+          ok: true,
+          message: pkcs7MimeMessage(outer, der, smimeType),
+          report: report.done(),
+        };
       }
+      current = (await signEntity(pkcs7MimeEntity(der, smimeType), ctx.signer!, opts, [])).entity;
+      report.action('signed (outer, triple wrap)');
     }
     return { ok: true, message: assembleMessage(outer, current), report: report.done() };
   } catch (err) {

@@ -4,13 +4,7 @@
  * to the protected entity (Content-*) and those that stay outside.
  */
 
-import {
-  encodeBase64Lines,
-  generateBoundary,
-  type HeaderField,
-  makeHeader,
-  serializeHeaders,
-} from '../mime/index.js';
+import { generateBoundary, type HeaderField, makeHeader, serializeHeaders } from '../mime/index.js';
 
 export type SmimeType =
   | 'signed-data'
@@ -44,19 +38,78 @@ export function entity(headers: readonly HeaderField[], body: Buffer): Buffer {
   return Buffer.concat([serializeHeaders([...headers]), CRLF, body]);
 }
 
+function pkcs7MimeHeaders(smimeType: SmimeType): HeaderField[] {
+  return [
+    makeHeader('Content-Type', `application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"`),
+    makeHeader('Content-Transfer-Encoding', 'base64'),
+    makeHeader('Content-Disposition', 'attachment; filename="smime.p7m"'),
+  ];
+}
+
 /** `application/pkcs7-mime; smime-type=...` with the DER in base64. */
-export function pkcs7MimeEntity(der: Buffer, smimeType: SmimeType): Buffer {
-  return entity(
-    [
-      makeHeader(
-        'Content-Type',
-        `application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"`,
-      ),
-      makeHeader('Content-Transfer-Encoding', 'base64'),
-      makeHeader('Content-Disposition', 'attachment; filename="smime.p7m"'),
-    ],
-    encodeBase64Lines(der),
+export function pkcs7MimeEntity(der: Buffer | readonly Buffer[], smimeType: SmimeType): Buffer {
+  return encodeBase64LinesAfter(
+    Buffer.concat([serializeHeaders(pkcs7MimeHeaders(smimeType)), CRLF]),
+    der,
   );
+}
+
+/**
+ * A whole message whose entity is a pkcs7-mime object: outer headers,
+ * MIME-Version, the entity headers and the base64 written into one buffer,
+ * so a 25 MB ciphertext is not copied again for each wrapping step.
+ */
+export function pkcs7MimeMessage(
+  outer: readonly HeaderField[],
+  der: Buffer | readonly Buffer[],
+  smimeType: SmimeType,
+): Buffer {
+  const head = serializeHeaders([
+    ...outer,
+    makeHeader('MIME-Version', '1.0'),
+    ...pkcs7MimeHeaders(smimeType),
+  ]);
+  return encodeBase64LinesAfter(Buffer.concat([head, CRLF]), der);
+}
+
+const LINE_OCTETS = 57; // input octets per 76-character base64 line
+const CHUNK_OCTETS = LINE_OCTETS * 1024;
+
+/** `prefix` followed by the base64 lines (CRLF) of the concatenation of `parts`, in one allocation. */
+export function encodeBase64LinesAfter(prefix: Buffer, parts: Buffer | readonly Buffer[]): Buffer {
+  const list = Buffer.isBuffer(parts) ? [parts] : parts;
+  let total = 0;
+  for (const p of list) total += p.length;
+  const lines = Math.ceil(total / LINE_OCTETS);
+  const out = Buffer.allocUnsafe(prefix.length + Math.ceil(total / 3) * 4 + lines * 2);
+  let pos = prefix.copy(out, 0);
+  const emit = (chunk: Buffer) => {
+    const text = Buffer.from(chunk.toString('base64'), 'latin1');
+    for (let j = 0; j < text.length; j += 76) {
+      pos += text.copy(out, pos, j, Math.min(text.length, j + 76));
+      out[pos++] = 0x0d;
+      out[pos++] = 0x0a;
+    }
+  };
+  // Whole lines are encoded straight from each part; a line spanning two parts goes through `carry`.
+  let carry = Buffer.alloc(0);
+  for (const p of list) {
+    let off = 0;
+    if (carry.length > 0) {
+      const need = LINE_OCTETS - carry.length;
+      carry = Buffer.concat([carry, p.subarray(0, need)]);
+      off = Math.min(need, p.length);
+      if (carry.length < LINE_OCTETS) continue;
+      emit(carry);
+      carry = Buffer.alloc(0);
+    }
+    const whole = off + Math.floor((p.length - off) / LINE_OCTETS) * LINE_OCTETS;
+    for (let i = off; i < whole; i += CHUNK_OCTETS)
+      emit(p.subarray(i, Math.min(whole, i + CHUNK_OCTETS)));
+    carry = Buffer.from(p.subarray(whole));
+  }
+  if (carry.length > 0) emit(carry);
+  return pos === out.length ? out : out.subarray(0, pos);
 }
 
 export const MICALG: Readonly<Record<string, string>> = {
@@ -72,28 +125,30 @@ export const MICALG: Readonly<Record<string, string>> = {
  */
 export function multipartSigned(signed: Buffer, signatureDer: Buffer, micalg: string): Buffer {
   const boundary = generateBoundary();
-  const headers = [
+  const headers = serializeHeaders([
     makeHeader(
       'Content-Type',
       `multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg}; boundary="${boundary}"`,
     ),
-  ];
+  ]);
   const signaturePart = entity(
     [
       makeHeader('Content-Type', 'application/pkcs7-signature; name="smime.p7s"'),
       makeHeader('Content-Transfer-Encoding', 'base64'),
       makeHeader('Content-Disposition', 'attachment; filename="smime.p7s"'),
     ],
-    encodeBase64Lines(signatureDer),
+    encodeBase64LinesAfter(Buffer.alloc(0), signatureDer),
   );
-  const body = Buffer.concat([
+  // One concatenation: the signed content (possibly 25 MB) is copied once.
+  return Buffer.concat([
+    headers,
+    CRLF,
     Buffer.from(`This is an S/MIME signed message\r\n\r\n--${boundary}\r\n`),
     signed,
     Buffer.from(`\r\n--${boundary}\r\n`),
     signaturePart,
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
-  return entity(headers, body);
 }
 
 /** The outer headers, MIME-Version, then the entity (which starts with its own Content-* headers). */
@@ -101,5 +156,18 @@ export function assembleMessage(outer: readonly HeaderField[], entityBytes: Buff
   return Buffer.concat([
     serializeHeaders([...outer, makeHeader('MIME-Version', '1.0')]),
     entityBytes,
+  ]);
+}
+
+/** A message from outer headers, the entity's own headers and its body, in one concatenation. */
+export function messageOf(
+  outer: readonly HeaderField[],
+  entityHeaders: readonly HeaderField[],
+  body: Buffer,
+): Buffer {
+  return Buffer.concat([
+    serializeHeaders([...outer, makeHeader('MIME-Version', '1.0'), ...entityHeaders]),
+    CRLF,
+    body,
   ]);
 }
