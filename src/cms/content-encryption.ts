@@ -3,11 +3,12 @@
  * ChaCha20-Poly1305 (AuthEnvelopedData, RFC 5083/5084/8103).
  */
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { CmsError, toBuffer } from './asn1.js';
 import * as der from './der.js';
 import { OID } from './oids.js';
+import { randomBytesPooled as randomBytes } from './random.js';
 
 export type ContentCipher = 'aes-128-cbc' | 'aes-256-cbc' | 'aes-128-gcm' | 'aes-256-gcm';
 

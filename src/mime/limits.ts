@@ -32,10 +32,18 @@ export const DEFAULT_MIME_LIMITS: MimeLimits = Object.freeze({
 });
 
 /** Fills in the defaults, so callers (and tests) can tighten a single bound. */
+const resolved = new WeakMap<Partial<MimeLimits>, MimeLimits>();
+
 export function resolveLimits(limits?: Partial<MimeLimits>): MimeLimits {
-  if (limits === undefined) return DEFAULT_MIME_LIMITS;
-  const out: Record<string, number> = { ...DEFAULT_MIME_LIMITS };
-  // An explicit `undefined` must not erase a default.
-  for (const [key, value] of Object.entries(limits)) if (value !== undefined) out[key] = value;
-  return out as unknown as MimeLimits;
+  if (limits === undefined || limits === DEFAULT_MIME_LIMITS) return DEFAULT_MIME_LIMITS;
+  // Called on every parse: the same limits object is resolved once.
+  let r = resolved.get(limits);
+  if (!r) {
+    const out: Record<string, number> = { ...DEFAULT_MIME_LIMITS };
+    // An explicit `undefined` must not erase a default.
+    for (const [key, value] of Object.entries(limits)) if (value !== undefined) out[key] = value;
+    r = out as unknown as MimeLimits;
+    resolved.set(limits, r);
+  }
+  return r;
 }
