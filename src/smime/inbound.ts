@@ -13,11 +13,16 @@ import { decryptEnvelope } from '../cms/decrypt.js';
 import { OID } from '../cms/oids.js';
 import { type VerifyOptions, verifySignedData } from '../cms/verify.js';
 import {
+  type ContentType,
   canonicalize,
   DEFAULT_MIME_LIMITS,
   decodeTransferEncoding,
+  findHeader,
+  headerValue,
   type MimeEntity,
   type MimeLimits,
+  parseContentTransferEncoding,
+  parseContentType,
   parseEntity,
   splitMessage,
 } from '../mime/index.js';
@@ -77,8 +82,27 @@ async function unwrapDetached(
   return { inner: ctx.keepSignatures ? undefined : signed.raw };
 }
 
+/** What the pkcs7-mime step needs of an entity: its type, encoding and body. */
+interface LeafView {
+  readonly contentType: ContentType;
+  readonly transferEncoding: string;
+  readonly body: Buffer;
+}
+
+/** An entity's top-level view from its headers alone: no recursion into parts. */
+function leafView(bytes: Buffer, limits: MimeLimits): LeafView {
+  const { headers, body } = splitMessage(bytes, limits);
+  const ct = findHeader(headers, 'content-type');
+  const cte = findHeader(headers, 'content-transfer-encoding');
+  return {
+    contentType: parseContentType(ct ? headerValue(ct) : ''),
+    transferEncoding: parseContentTransferEncoding(cte ? headerValue(cte) : undefined),
+    body,
+  };
+}
+
 async function unwrapPkcs7(
-  e: MimeEntity,
+  e: LeafView,
   ctx: InboundContext,
   report: ReportBuilder,
   limits: MimeLimits,
@@ -134,12 +158,14 @@ export async function transformInbound(
     for (let depth = 0; ; depth++) {
       if (depth >= MAX_LAYERS)
         throw new CmsError('malformed', `more than ${MAX_LAYERS} nested protection layers`);
-      const e = parseEntity(current, limits);
-      const protection = classify(e.contentType);
+      // Only the top level is read first: plain mail is never parsed part by part.
+      const view = leafView(current, limits);
+      const protection = classify(view.contentType);
       let step: Unwrapped;
-      if (protection === 'signed-detached') step = await unwrapDetached(e, ctx, report);
-      else if (protection === 'none' || protection === 'certs-only') break;
-      else step = await unwrapPkcs7(e, ctx, report, limits);
+      if (protection === 'none' || protection === 'certs-only') break;
+      if (protection === 'signed-detached')
+        step = await unwrapDetached(parseEntity(current, limits), ctx, report);
+      else step = await unwrapPkcs7(view, ctx, report, limits);
       if (!step.inner) break;
       current = asEntity(step.inner);
       changed = true;

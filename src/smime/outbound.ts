@@ -20,6 +20,7 @@ import {
   findHeader,
   type HeaderField,
   headerValue,
+  isSevenBit,
   type MimeLimits,
   makeHeader,
   parseContentType,
@@ -45,6 +46,19 @@ import {
   pkcs7MimeEntity,
   pkcs7MimeMessage,
 } from './wire.js';
+
+/**
+ * The entity made 7-bit and canonical for signing. Most mail already is:
+ * one linear check then spares the parse and rebuild (a third of the CPU
+ * of signing a 10 KB message).
+ */
+function sevenBit(entityBytes: Buffer, limits: MimeLimits): Buffer {
+  // An 8bit/binary label on 7-bit content must still be rewritten: MTAs downgrade by label.
+  const clean = isSevenBit(entityBytes) && !EIGHT_BIT_LABEL.test(entityBytes.toString('latin1'));
+  return clean ? entityBytes : toSevenBitEntity(entityBytes, limits);
+}
+
+const EIGHT_BIT_LABEL = /content-transfer-encoding:\s*(8bit|binary)/i;
 
 /** GCM only when every recipient announced it; CBC is the safe default (RFC 8551 2.7). */
 export function chooseCipher(recipients: readonly PartnerCertificate[]): ContentCipher {
@@ -213,7 +227,7 @@ export async function transformOutbound(
           .entity;
         report.action('signed (encapsulating the originator signature)');
       } else {
-        current = (await signEntity(toSevenBitEntity(current, limits), signer, opts, [])).entity;
+        current = (await signEntity(sevenBit(current, limits), signer, opts, [])).entity;
         report.action('signed');
       }
     } else {
