@@ -195,7 +195,8 @@ describe('fuzzing', () => {
         assert.deepEqual(eom.modifications, [{ type: 'addHeader', name: 'X-Fuzz', value: 'seen' }]);
       }
       // Closed sockets are reaped asynchronously; on a loaded machine that takes a moment.
-      for (let waited = 0; milter.server.connectionCount > 1 && waited < 5000; waited += 50) await sleep(50);
+      for (let waited = 0; milter.server.connectionCount > 1 && waited < 5000; waited += 50)
+        await sleep(50);
       assert.deepEqual(errors, []);
       assert.ok(
         milter.server.connectionCount <= 1,

@@ -19,6 +19,7 @@ import {
   type TransactionHandler,
 } from '../../protocol/index.js';
 import { startTestMilter, type TestMilter } from '../helpers/milter.js';
+import { until } from '../helpers/wait.js';
 
 const CONNECT = {
   hostname: 'client.example.net',
@@ -308,8 +309,7 @@ describe('milter session', () => {
     bad.writeRaw(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x42]));
     const early = await m.client(false);
     early.writeRaw(encodeFrame(Cmd.MAIL, Buffer.from('<a@b>\0')));
-    await sleep(50);
-    assert.ok(bad.closed && early.closed);
+    await until(() => bad.closed && early.closed, 5000, 'bad connections closed');
     await good.mail('<a@example.org>');
     assert.deepEqual((await good.endOfMessage()).decision, Decisions.accept);
   });
@@ -371,8 +371,7 @@ describe('milter session', () => {
     const eom = busy.endOfMessage();
     await sleep(20);
     const closing = server.close(5000);
-    await sleep(50);
-    assert.ok(idle.closed, 'idle connection closed at once');
+    await until(() => idle.closed, 5000, 'idle connection closed');
     assert.equal(busy.closed, false, 'busy connection kept until its message ends');
     release();
     assert.deepEqual((await eom).decision, Decisions.accept);
@@ -419,8 +418,6 @@ describe('milter session', () => {
     const { app, events } = recorder();
     const m = await start(app, { idleTimeoutMs: 100 });
     const c = await m.client();
-    await sleep(300);
-    assert.ok(c.closed);
-    assert.ok(events.includes('close timeout'));
+    await until(() => c.closed && events.includes('close timeout'), 5000, 'idle close');
   });
 });
