@@ -81,7 +81,7 @@ async function startHeaderMilter(): Promise<{
 async function startVariants(sink: SmtpSink): Promise<Variant[]> {
   const quiet = { default_process_limit: '200' };
   const none = await startPostfix({ relayPort: sink.port, mainCf: quiet });
-  const serve = await startServe({ DOMSEC_LOG_LEVEL: 'warn' });
+  const serve = await startServe({ DOMSEC_LOG_LEVEL: 'warn', DOMSEC_MODE: 'pass-through' });
   const pass = await startPostfix({ relayPort: sink.port, milter: serve.address, mainCf: quiet });
   const header = await startHeaderMilter();
   const withHeader = await startPostfix({

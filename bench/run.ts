@@ -44,8 +44,15 @@ if (!only || only === 'smime') {
   out('| message | operation | msgs/s | ratio to raw RSA-2048 sign/s |');
   out('|---|---|---:|---:|');
   for (const r of await smimeBenchmarks((s) => process.stderr.write(`${s}\n`))) {
-    const size = r.size === 0 ? '-' : r.size >= 1024 * 1024 ? `${r.size / 1024 / 1024} MB` : `${r.size / 1024} KB`;
-    out(`| ${size} | ${r.name} | ${r.perSecond.toFixed(1)} | ${r.ratioToRawSign === undefined ? '1.000' : r.ratioToRawSign.toFixed(3)} |`);
+    const size =
+      r.size === 0
+        ? '-'
+        : r.size >= 1024 * 1024
+          ? `${r.size / 1024 / 1024} MB`
+          : `${r.size / 1024} KB`;
+    out(
+      `| ${size} | ${r.name} | ${r.perSecond.toFixed(1)} | ${r.ratioToRawSign === undefined ? '1.000' : r.ratioToRawSign.toFixed(3)} |`,
+    );
   }
   out();
   out('Target: 10 KB sign+encrypt >= 0.75 x raw RSA-2048 sign/s.');
@@ -54,7 +61,9 @@ if (!only || only === 'smime') {
   out('| 25 MB message, fresh process | RSS before | peak RSS | peak / message size |');
   out('|---|---:|---:|---:|');
   for (const m of memoryBenchmarks(size)) {
-    out(`| ${m.name} | ${(m.baselineRssBytes / 1e6).toFixed(0)} MB | ${(m.peakRssBytes / 1e6).toFixed(0)} MB | ${(m.peakRssBytes / size).toFixed(2)} |`);
+    out(
+      `| ${m.name} | ${(m.baselineRssBytes / 1e6).toFixed(0)} MB | ${(m.peakRssBytes / 1e6).toFixed(0)} MB | ${(m.peakRssBytes / size).toFixed(2)} |`,
+    );
   }
   out();
   out('Target: peak RSS <= 8 x message size.');

@@ -4,6 +4,7 @@
  */
 
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { type ListenSpec, ListenSpecError, parseListenSpec } from '../protocol/listen.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -26,6 +27,10 @@ export interface Config {
   readonly trustAnchors: string | undefined;
   readonly outboundSign: 'always' | 'never';
   readonly outboundEncrypt: 'opportunistic' | 'required' | 'never';
+  readonly encryptRequiredDomains: readonly string[];
+  readonly onError: 'tempfail' | 'reject' | 'accept';
+  readonly authservId: string;
+  readonly mode: 'gateway' | 'pass-through';
   /** False when DOMSEC_KEYS_DIR is unset: then a development identity may be created there. */
   readonly keysDirExplicit: boolean;
 }
@@ -182,6 +187,35 @@ export const VARIABLES: readonly AnyVariable[] = [
     default: 'opportunistic',
     description: '`opportunistic` | `required` | `never`',
     parse: oneOf(['opportunistic', 'required', 'never'] as const),
+  },
+  {
+    name: 'DOMSEC_ENCRYPT_REQUIRED_DOMAINS',
+    key: 'encryptRequiredDomains',
+    default: '',
+    description: 'recipient domains that must get encrypted mail',
+    parse: (raw) => (raw === '' ? [] : domains(raw)),
+  },
+  {
+    name: 'DOMSEC_ON_ERROR',
+    key: 'onError',
+    default: 'tempfail',
+    description: 'when policy cannot be met: `tempfail` | `reject` | `accept`',
+    parse: oneOf(['tempfail', 'reject', 'accept'] as const),
+  },
+  {
+    name: 'DOMSEC_AUTHSERV_ID',
+    key: 'authservId',
+    default: '',
+    description: 'authserv-id in Authentication-Results [the host name]',
+    parse: (raw) =>
+      raw === '' ? hostname() : /^[A-Za-z0-9.-]+$/.test(raw) ? raw : { expected: 'a host name' },
+  },
+  {
+    name: 'DOMSEC_MODE',
+    key: 'mode',
+    default: 'gateway',
+    description: '`gateway` (S/MIME) | `pass-through` (accept everything unchanged)',
+    parse: oneOf(['gateway', 'pass-through'] as const),
   },
   {
     name: 'DOMSEC_LOG_LEVEL',

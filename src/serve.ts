@@ -7,12 +7,15 @@
 import { MilterServer } from '../protocol/index.js';
 import { formatListenSpec } from '../protocol/listen.js';
 import type { Config } from './config.js';
+import { gatewayApplication } from './gateway/application.js';
+import { parseNetworks } from './gateway/direction.js';
 import { passThroughApplication } from './gateway/passthrough.js';
 import type { Logger } from './log.js';
 import { type HttpEndpoint, startHttpEndpoint } from './metrics/http.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { loadOrCreateIdentities } from './pki/dev-identity.js';
 import type { DomainIdentity } from './pki/identities.js';
+import { loadPki } from './pki/setup.js';
 
 export interface RunningService {
   readonly milter: MilterServer;
@@ -72,7 +75,34 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }
   const metrics = createMetrics();
   const expiryTimer = watchExpiry(identities, metrics, log);
-  const milter = new MilterServer(passThroughApplication(), {
+  const pki = await loadPki(config, (source, result) =>
+    metrics.certificateLookups.inc({ source, result }),
+  );
+  const app =
+    config.mode === 'pass-through'
+      ? passThroughApplication()
+      : gatewayApplication({
+          directions: {
+            localDomains: new Set(config.localDomains),
+            trustedNetworks: parseNetworks(config.trustedNetworks),
+          },
+          outbound: {
+            sign: config.outboundSign,
+            encrypt: config.outboundEncrypt,
+            encryptRequiredDomains: new Set(config.encryptRequiredDomains),
+          },
+          identities,
+          pki,
+          authservId: config.authservId,
+          onError: config.onError,
+          log,
+          onMessage: (m) => {
+            metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });
+            metrics.messageSeconds.observe({ direction: m.direction }, m.seconds);
+            if (m.smime) metrics.signatureResults.inc({ result: m.smime });
+          },
+        });
+  const milter = new MilterServer(app, {
     logger: log,
     maxConnections: config.maxConnections,
     onConnectionCount: (n) => metrics.milterConnections.set(n),

@@ -31,7 +31,7 @@ describe('pass-through milter (domsec-milter serve) behind Postfix', () => {
   let pf: PostfixInstance;
   before(async () => {
     sink = await startSmtpSink();
-    milter = await startServe({ DOMSEC_LOG_LEVEL: 'debug' });
+    milter = await startServe({ DOMSEC_LOG_LEVEL: 'debug', DOMSEC_MODE: 'pass-through' });
     pf = await startPostfix({ relayPort: sink.port, milter: milter.address });
   });
   after(async () => {

@@ -1,0 +1,295 @@
+/**
+ * The gateway as a milter application: one transaction per message, its
+ * direction decided from the client and the envelope, recipients kept to one
+ * protection class, and at end of message the S/MIME transform turned into
+ * header edits and a body replacement. Whatever cannot be done as policy
+ * demands ends in the configured failure reply (tempfail: the MTA keeps it).
+ */
+
+import {
+  type ConnectInfo,
+  type Decision,
+  Decisions,
+  type EndOfMessage,
+  type MilterApplication,
+  replyCode,
+  type TransactionContext,
+  type TransactionHandler,
+} from '../../protocol/index.js';
+import { headerValue, splitMessage } from '../mime/index.js';
+import type { DomainIdentity } from '../pki/identities.js';
+import { allDecryptionKeys, type Pki } from '../pki/setup.js';
+import { transformInbound } from '../smime/inbound.js';
+import { transformOutbound } from '../smime/outbound.js';
+import type { TransformResult } from '../smime/types.js';
+import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
+import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
+import { type Field, headerEdits } from './header-edits.js';
+import { assembleReceived, type ReceivedHeader } from './message.js';
+import { encryptionRequired, type OutboundPolicy, planOutbound } from './outbound-plan.js';
+
+export interface GatewayLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface MessageOutcome {
+  readonly direction: Direction;
+  readonly action: string;
+  readonly outcome: 'ok' | 'failed';
+  readonly seconds: number;
+  readonly smime?: string;
+}
+
+export interface GatewayDeps {
+  readonly directions: DirectionPolicy;
+  readonly outbound: OutboundPolicy;
+  readonly identities: ReadonlyMap<string, DomainIdentity>;
+  readonly pki: Pki;
+  readonly authservId: string;
+  readonly onError: 'tempfail' | 'reject' | 'accept';
+  readonly log: GatewayLogger;
+  readonly onMessage?: (o: MessageOutcome) => void;
+}
+
+function failureDecision(onError: GatewayDeps['onError'], text: string): Decision {
+  if (onError === 'accept') return Decisions.accept;
+  return onError === 'reject'
+    ? replyCode(550, '5.7.1', text.slice(0, 200))
+    : replyCode(451, '4.7.1', text.slice(0, 200));
+}
+
+function fieldsOf(message: Buffer): Field[] {
+  return splitMessage(message).headers.map((f) => ({ name: f.name, value: headerValue(f) }));
+}
+
+/** Applies the difference between the message we got and the one the transform made. */
+async function applyChanges(
+  eom: EndOfMessage,
+  before: Buffer,
+  after: Buffer,
+  original: readonly Field[],
+): Promise<void> {
+  for (const edit of headerEdits(original, fieldsOf(after))) {
+    if (edit.kind === 'delete') await eom.deleteHeader(edit.name, edit.index);
+    else await eom.addHeader(edit.name, edit.value);
+  }
+  const oldBody = splitMessage(before).body;
+  const newBody = splitMessage(after).body;
+  if (!oldBody.equals(newBody)) await eom.replaceBody(newBody);
+}
+
+class Transaction implements TransactionHandler {
+  private sender = '';
+  private direction: Direction | undefined;
+  private readonly recipients: string[] = [];
+  private readonly headers: ReceivedHeader[] = [];
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly deps: GatewayDeps,
+    private readonly client: () => ConnectInfo | undefined,
+    private readonly tx: TransactionContext,
+  ) {}
+
+  mail(address: string): undefined {
+    this.sender = address;
+    return undefined;
+  }
+
+  async rcpt(address: string): Promise<Decision | undefined> {
+    const c = this.client();
+    const facts = { address: c?.address, authenticatedAs: this.tx.macro('auth_authen') };
+    const d = recipientDirection(this.deps.directions, facts, this.sender, address);
+    if (this.direction !== undefined && d !== this.direction) {
+      // A milter cannot split a message: the client sends this recipient again separately.
+      return replyCode(
+        452,
+        '4.5.3',
+        `this recipient needs a separate ${d} transaction, please send it again`,
+      );
+    }
+    if (d === 'outbound') {
+      const domain = domainOf(address) ?? '';
+      if (encryptionRequired(this.deps.outbound, domain)) {
+        const r = await this.deps.pki.partners.lookup(domain);
+        if (r.status === 'not-found')
+          return replyCode(
+            550,
+            '5.7.1',
+            `encryption to ${domain} is required and no certificate is known`,
+          );
+        if (r.status === 'temporary-failure')
+          return replyCode(
+            450,
+            '4.7.1',
+            `certificate lookup for ${domain} failed, try again later`,
+          );
+      }
+    }
+    this.direction = d;
+    this.recipients.push(address);
+    return undefined;
+  }
+
+  header(name: string, value: Buffer): undefined {
+    this.headers.push({ name, value });
+    return undefined;
+  }
+
+  body(chunk: Buffer): undefined {
+    this.chunks.push(chunk);
+    return undefined;
+  }
+
+  async endOfMessage(eom: EndOfMessage): Promise<Decision> {
+    const started = process.hrtime.bigint();
+    const direction = this.direction ?? 'pass';
+    const done = (
+      action: string,
+      outcome: 'ok' | 'failed',
+      decision: Decision,
+      smime?: string,
+    ): Decision => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.deps.onMessage?.({ direction, action, outcome, seconds, ...(smime ? { smime } : {}) });
+      this.deps.log.info(
+        {
+          queue: this.tx.macro('i'),
+          direction,
+          action,
+          outcome,
+          ms: Math.round(seconds * 1000),
+          ...(smime ? { smime } : {}),
+        },
+        'message',
+      );
+      return decision;
+    };
+    if (direction === 'pass') return done('none', 'ok', Decisions.accept);
+    const message = assembleReceived(
+      this.headers,
+      this.chunks,
+      this.tx.connection.negotiated.headerLeadingSpace,
+    );
+    const original = this.headers.map((h) => ({ name: h.name, value: h.value.toString('latin1') }));
+    return direction === 'outbound'
+      ? this.outbound(eom, message, original, done)
+      : this.inbound(eom, message, original, done);
+  }
+
+  private async outbound(
+    eom: EndOfMessage,
+    message: Buffer,
+    original: Field[],
+    done: Done,
+  ): Promise<Decision> {
+    const d = this.deps;
+    const plan = await planOutbound(
+      this.sender,
+      this.recipients,
+      d.identities,
+      d.pki.partners,
+      d.outbound,
+    );
+    if (plan.kind === 'fail') {
+      d.log.warn(
+        { queue: this.tx.macro('i'), code: plan.code, reason: plan.message },
+        'outbound policy cannot be met',
+      );
+      return done(plan.code, 'failed', failureDecision(d.onError, plan.message));
+    }
+    if (plan.kind === 'pass') return done('none', 'ok', Decisions.accept);
+    const r = await transformOutbound(message, plan.context);
+    if (!r.ok) return done(r.error.code, 'failed', failureDecision(d.onError, r.error.message));
+    await applyChanges(eom, message, r.message, original);
+    const action = plan.context.options.encrypt
+      ? plan.context.options.sign
+        ? 'sign+encrypt'
+        : 'encrypt'
+      : 'sign';
+    return done(r.report.actions.length === 0 ? 'none' : action, 'ok', Decisions.accept);
+  }
+
+  private async inbound(
+    eom: EndOfMessage,
+    message: Buffer,
+    original: Field[],
+    done: Done,
+  ): Promise<Decision> {
+    const d = this.deps;
+    const ours = d.authservId.toLowerCase();
+    // Results claiming to be ours that arrived from outside are removed first.
+    const spoofed = original.filter(
+      (f) => f.name.toLowerCase() === 'authentication-results' && authservIdOf(f.value) === ours,
+    );
+    let r: TransformResult = await transformInbound(message, {
+      keys: allDecryptionKeys(d.identities),
+      validator: d.pki.validator,
+    });
+    const verdict = verdictOf(r.report, r.ok ? undefined : r.error);
+    if (!r.ok && verdict.result === 'temperror')
+      return done(
+        r.error.code,
+        'failed',
+        failureDecision(d.onError, r.error.message),
+        verdict.result,
+      );
+    if (!r.ok) r = { ok: true, message, report: r.report };
+    const withoutSpoofed = spoofed.length === 0 ? r.message : dropFields(r.message, spoofed);
+    await applyChanges(eom, message, withoutSpoofed, original);
+    await eom.insertHeader(
+      0,
+      'Authentication-Results',
+      authenticationResults(d.authservId, verdict),
+    );
+    const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
+    return done(action, 'ok', Decisions.accept, verdict.result);
+  }
+}
+
+type Done = (
+  action: string,
+  outcome: 'ok' | 'failed',
+  decision: Decision,
+  smime?: string,
+) => Decision;
+
+/** The message without the given header fields (matched by name and value). */
+function dropFields(message: Buffer, fields: readonly Field[]): Buffer {
+  const { headers, body } = splitMessage(message);
+  const drop = new Set(
+    fields.map((f) => `${f.name.toLowerCase()}\0${f.value.replace(/\s+/g, ' ').trim()}`),
+  );
+  const kept = headers.filter(
+    (h) => !drop.has(`${h.name.toLowerCase()}\0${headerValue(h).replace(/\s+/g, ' ').trim()}`),
+  );
+  return Buffer.concat([
+    ...kept.flatMap((h) => [h.raw, Buffer.from('\r\n')]),
+    Buffer.from('\r\n'),
+    body,
+  ]);
+}
+
+export function gatewayApplication(deps: GatewayDeps): MilterApplication {
+  return {
+    capabilities: {
+      actions: ['ADDHDRS', 'CHGHDRS', 'CHGBODY'],
+      events: ['connect', 'mail', 'rcpt', 'header', 'body'],
+      noReply: ['connect', 'mail', 'header', 'body'],
+      macros: { mail: ['auth_authen', 'i'], eom: ['i'] },
+      headerLeadingSpace: true,
+    },
+    openConnection: () => {
+      let client: ConnectInfo | undefined;
+      return {
+        connect: (info) => {
+          client = info;
+          return undefined;
+        },
+        transaction: (tx) => new Transaction(deps, () => client, tx),
+      };
+    },
+  };
+}
