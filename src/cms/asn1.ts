@@ -91,7 +91,6 @@ export function derOf(block: asn1js.AsnType | { toSchema(): asn1js.AsnType }): B
 export const oid = (value: string) => new asn1js.ObjectIdentifier({ value });
 export const seq = (...value: asn1js.AsnType[]) => new asn1js.Sequence({ value });
 export const octets = (data: Uint8Array) => new asn1js.OctetString({ valueHex: data });
-export const integerFromBytes = (data: Uint8Array) => new asn1js.Integer({ valueHex: data });
 export const integer = (value: number) => new asn1js.Integer({ value });
 export const nullValue = () => new asn1js.Null();
 
@@ -100,28 +99,8 @@ export function explicit(tagNumber: number, ...value: asn1js.AsnType[]): asn1js.
   return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value });
 }
 
-/** A previously encoded DER element, embedded as is. */
-export function raw(der: Uint8Array): asn1js.AsnType {
-  return parseBer(der, 'embedded DER');
-}
-
-/** DER `SET OF`: elements sorted by their encodings (X.690 11.6). */
-export function derSetOf(elements: Buffer[]): asn1js.Set {
-  const sorted = [...elements].sort(Buffer.compare);
-  return new asn1js.Set({ value: sorted.map((e) => raw(e)) });
-}
-
 export function algorithm(id: string, params?: asn1js.AsnType): asn1js.Sequence {
   return params === undefined ? seq(oid(id)) : seq(oid(id), params);
-}
-
-/** UTCTime for 1950-2049 as RFC 5652 requires for signingTime, GeneralizedTime otherwise. */
-export function cmsTime(date: Date): asn1js.AsnType {
-  const year = date.getUTCFullYear();
-  const whole = new Date(Math.floor(date.getTime() / 1000) * 1000);
-  return year >= 1950 && year < 2050
-    ? new asn1js.UTCTime({ valueDate: whole })
-    : new asn1js.GeneralizedTime({ valueDate: whole });
 }
 
 // ---- list assembly for large contents -------------------------------------
