@@ -60,7 +60,27 @@ function parseSubjectAltNames(text: string | undefined): { email: string[]; dns:
   return { email, dns };
 }
 
+/**
+ * Parsed certificates by SHA-256 of their DER: every signed message carries
+ * the same few partner certificates, and parsing one (pkijs + X509Certificate)
+ * costs far more than hashing it. Bounded; the oldest entry goes first.
+ */
+const parsed = new Map<string, CertificateInfo>();
+const PARSED_MAX = 2000;
+
 export function loadCertificate(der: Buffer): CertificateInfo {
+  const fingerprint = createHash('sha256').update(der).digest('hex');
+  const known = parsed.get(fingerprint);
+  if (known) return known;
+  const info = parseCertificate(der, fingerprint);
+  if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(fingerprint, info);
+  return info;
+}
+
+function parseCertificate(input: Buffer, fingerprint: string): CertificateInfo {
+  // A copy: the input may be a view into a whole message that must not stay alive with the cache.
+  const der = Buffer.from(input);
   const asn = parseBer(der, 'certificate');
   let cert: pkijs.Certificate;
   let x509: X509Certificate;
@@ -93,7 +113,7 @@ export function loadCertificate(der: Buffer): CertificateInfo {
     dnsNames: names.dns,
     notBefore: cert.notBefore.value,
     notAfter: cert.notAfter.value,
-    fingerprint: createHash('sha256').update(der).digest('hex'),
+    fingerprint,
   };
 }
 

@@ -1,7 +1,6 @@
 /** ContentInfo: the outer wrapper of every CMS object, read with explicit limits. */
 
 import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { type Asn1Limits, CmsError, DEFAULT_ASN1_LIMITS, parseBer, toBuffer } from './asn1.js';
 
 export interface ParsedContentInfo {
@@ -14,15 +13,33 @@ export function parseContentInfo(
   limits: Asn1Limits = DEFAULT_ASN1_LIMITS,
 ): ParsedContentInfo {
   const asn = parseBer(der, 'CMS ContentInfo', limits);
-  try {
-    const ci = new pkijs.ContentInfo({ schema: asn });
-    return { contentType: ci.contentType, content: ci.content as asn1js.AsnType };
-  } catch (err) {
-    throw new CmsError(
-      'malformed',
-      `CMS ContentInfo: ${err instanceof Error ? err.message : String(err)}`,
-    );
+  // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }, read by position.
+  const [type, wrapped] = asn instanceof asn1js.Sequence ? asn.valueBlock.value : [];
+  const content =
+    wrapped?.idBlock.tagClass === 3 && wrapped.idBlock.tagNumber === 0
+      ? (wrapped as asn1js.Constructed).valueBlock.value[0]
+      : undefined;
+  if (!(type instanceof asn1js.ObjectIdentifier) || !content) {
+    throw new CmsError('malformed', 'CMS ContentInfo structure');
   }
+  return { contentType: type.valueBlock.toString(), content };
+}
+
+/**
+ * The content type of a ContentInfo from its first bytes, without parsing the
+ * rest (which can be 25 MB): SEQUENCE header, then the OBJECT IDENTIFIER.
+ */
+export function peekContentType(der: Uint8Array): string {
+  let i = 0;
+  if (der[i++] !== 0x30) throw new CmsError('malformed', 'CMS ContentInfo is not a SEQUENCE');
+  const first = der[i++] ?? 0;
+  if (first & 0x80) i += first & 0x7f; // long or indefinite (0x80) length form
+  if (der[i] !== 0x06) throw new CmsError('malformed', 'CMS ContentInfo without a content type');
+  const length = der[i + 1] ?? 0;
+  if (length > 64 || i + 2 + length > der.length)
+    throw new CmsError('malformed', 'CMS content type too long');
+  const oid = parseBer(der.subarray(i, i + 2 + length), 'content type');
+  return (oid as asn1js.ObjectIdentifier).valueBlock.toString();
 }
 
 /** The octets of an OCTET STRING, primitive or constructed (BER, e.g. OpenSSL -stream). */

@@ -8,7 +8,7 @@
 
 import { CmsError } from '../cms/asn1.js';
 import { DEFAULT_DECOMPRESS_LIMITS, decompressCompressedData } from '../cms/compressed.js';
-import { parseContentInfo } from '../cms/content-info.js';
+import { peekContentType } from '../cms/content-info.js';
 import { decryptEnvelope } from '../cms/decrypt.js';
 import { OID } from '../cms/oids.js';
 import { type VerifyOptions, verifySignedData } from '../cms/verify.js';
@@ -109,7 +109,7 @@ async function unwrapPkcs7(
 ): Promise<Unwrapped> {
   const der = decodeTransferEncoding(e.body, e.transferEncoding);
   const smimeType = e.contentType.params.get('smime-type');
-  const type = parseContentInfo(der).contentType;
+  const type = peekContentType(der);
   if (type === OID.envelopedData || type === OID.authEnvelopedData) {
     const r = decryptEnvelope(der, ctx.keys);
     report.layer({
