@@ -31,6 +31,7 @@ export interface Config {
   readonly onError: 'tempfail' | 'reject' | 'accept';
   readonly authservId: string;
   readonly mode: 'gateway' | 'pass-through';
+  readonly redisUrl: string | undefined;
   /** False when DOMSEC_KEYS_DIR is unset: then a development identity may be created there. */
   readonly keysDirExplicit: boolean;
 }
@@ -209,6 +210,20 @@ export const VARIABLES: readonly AnyVariable[] = [
     description: 'authserv-id in Authentication-Results [the host name]',
     parse: (raw) =>
       raw === '' ? hostname() : /^[A-Za-z0-9.-]+$/.test(raw) ? raw : { expected: 'a host name' },
+  },
+  {
+    name: 'DOMSEC_REDIS_URL',
+    key: 'redisUrl',
+    default: '',
+    description:
+      'Redis for the certificate and revocation cache (redis://, rediss://, redis-sentinel://, redis-cluster://); unset: in-memory',
+    secret: true,
+    parse: (raw) =>
+      raw === ''
+        ? undefined
+        : /^(redis|rediss|redis-sentinel|redis-cluster):\/\//.test(raw)
+          ? raw
+          : { expected: 'a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL' },
   },
   {
     name: 'DOMSEC_MODE',

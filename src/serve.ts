@@ -6,6 +6,9 @@
 
 import { MilterServer } from '../protocol/index.js';
 import { formatListenSpec } from '../protocol/listen.js';
+import type { Cache } from './cache/cache.js';
+import { MemoryCache } from './cache/memory.js';
+import { RedisCache } from './cache/redis.js';
 import type { Config } from './config.js';
 import { gatewayApplication } from './gateway/application.js';
 import { parseNetworks } from './gateway/direction.js';
@@ -14,6 +17,7 @@ import type { Logger } from './log.js';
 import { type HttpEndpoint, startHttpEndpoint } from './metrics/http.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { loadOrCreateIdentities } from './pki/dev-identity.js';
+import { HarvestedCertificates } from './pki/harvest.js';
 import type { DomainIdentity } from './pki/identities.js';
 import { loadPki } from './pki/setup.js';
 
@@ -75,8 +79,24 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }
   const metrics = createMetrics();
   const expiryTimer = watchExpiry(identities, metrics, log);
-  const pki = await loadPki(config, (source, result) =>
-    metrics.certificateLookups.inc({ source, result }),
+  const observe = (cache: 'memory' | 'redis', result: 'hit' | 'miss' | 'error') =>
+    metrics.cacheRequests.inc({ cache, result });
+  const memory = new MemoryCache(100_000, observe);
+  const cache: Cache = config.redisUrl
+    ? new RedisCache({
+        url: config.redisUrl,
+        prefix: 'domsec:',
+        fallback: memory,
+        observe,
+        onState: (up) => metrics.redisUp.set(up ? 1 : 0),
+        warn: (message, detail) => log.warn(detail, message),
+      })
+    : memory;
+  const harvested = new HarvestedCertificates(cache);
+  const pki = await loadPki(
+    config,
+    (source, result) => metrics.certificateLookups.inc({ source, result }),
+    [harvested],
   );
   const app =
     config.mode === 'pass-through'
@@ -93,6 +113,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
           },
           identities,
           pki,
+          harvested,
           authservId: config.authservId,
           onError: config.onError,
           log,
@@ -136,6 +157,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       log.info({ open: milter.connectionCount }, 'draining milter connections');
       await milter.close(config.drainTimeoutMs);
       await http.close();
+      await cache.close();
       log.info('milter stopped');
     },
   };

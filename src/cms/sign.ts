@@ -18,6 +18,8 @@ export interface SigningIdentity {
   /** Intermediate certificates sent along (not the root). */
   readonly chain: readonly CertificateInfo[];
   readonly privateKey: KeyObject;
+  /** Sent along for partners to harvest: our domain encryption certificate(s). */
+  readonly extraCertificates?: readonly CertificateInfo[];
 }
 
 export interface SignOptions {
@@ -148,7 +150,10 @@ export async function createSignedData(
     der.int(contentType === OID.data ? 1 : 3),
     der.set(der.algorithm(DIGEST_OID[digestName])),
     ...encap,
-    der.context(0, ...[id.certificate, ...id.chain].map((c) => c.der)),
+    der.context(
+      0,
+      ...[id.certificate, ...id.chain, ...(id.extraCertificates ?? [])].map((c) => c.der),
+    ),
     der.set(signerInfo),
   ]);
   return Buffer.concat(tlvList(0x30, [der.oid(OID.signedData), ...tlvList(0xa0, body)]));

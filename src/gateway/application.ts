@@ -17,11 +17,12 @@ import {
   type TransactionHandler,
 } from '../../protocol/index.js';
 import { headerValue, splitMessage } from '../mime/index.js';
+import { type HarvestedCertificates, harvest } from '../pki/harvest.js';
 import type { DomainIdentity } from '../pki/identities.js';
 import { allDecryptionKeys, type Pki } from '../pki/setup.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
-import type { TransformResult } from '../smime/types.js';
+import type { TransformReport, TransformResult } from '../smime/types.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
 import { type Field, headerEdits } from './header-edits.js';
@@ -51,6 +52,8 @@ export interface GatewayDeps {
   readonly onError: 'tempfail' | 'reject' | 'accept';
   readonly log: GatewayLogger;
   readonly onMessage?: (o: MessageOutcome) => void;
+  /** Where certificates harvested from verified inbound mail go. */
+  readonly harvested?: HarvestedCertificates;
 }
 
 function failureDecision(onError: GatewayDeps['onError'], text: string): Decision {
@@ -244,8 +247,28 @@ class Transaction implements TransactionHandler {
       'Authentication-Results',
       authenticationResults(d.authservId, verdict),
     );
+    if (verdict.result === 'pass' && d.harvested) await this.harvestFrom(r.report);
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
     return done(action, 'ok', Decisions.accept, verdict.result);
+  }
+
+  /** Keeps the sender domain's encryption certificate for our outbound mail to it. */
+  private async harvestFrom(report: TransformReport): Promise<void> {
+    const domain = domainOf(this.sender);
+    if (!domain || !this.deps.harvested) return;
+    try {
+      const found = await harvest(report, domain, this.deps.pki.validator);
+      if (found) {
+        await this.deps.harvested.store(domain, found.certificate, found.capabilities, new Date());
+        this.deps.log.info(
+          { domain, certificate: found.certificate.fingerprint },
+          'partner certificate harvested',
+        );
+      }
+    } catch (err) {
+      // Harvesting is a bonus: it never fails the message.
+      this.deps.log.warn({ domain, err: String(err) }, 'certificate harvesting failed');
+    }
   }
 }
 

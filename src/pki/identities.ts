@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type CertificateInfo, loadCertificatesPem } from '../cms/certificate.js';
 import type { DecryptionKey } from '../cms/decrypt.js';
 import type { SigningIdentity } from '../cms/sign.js';
+import { encryptionProblem } from './static-directory.js';
 
 export class IdentityError extends Error {
   override readonly name = 'IdentityError';
@@ -91,7 +92,15 @@ export function identityFromKeys(
     domain,
     keys,
     signer: signing
-      ? { certificate: signing.certificate, chain: signing.chain, privateKey: signing.privateKey }
+      ? {
+          certificate: signing.certificate,
+          chain: signing.chain,
+          privateKey: signing.privateKey,
+          // Partners harvest our encryption certificate from the signature.
+          extraCertificates: valid
+            .filter((k) => k !== signing && encryptionProblem(k.certificate, now) === undefined)
+            .map((k) => k.certificate),
+        }
       : undefined,
     decryptionKeys: keys.map((k) => ({ certificate: k.certificate, privateKey: k.privateKey })),
     expires: signing?.certificate.notAfter,

@@ -18,10 +18,16 @@ export interface Pki {
   readonly validator: CertificateValidator;
 }
 
-export async function loadPki(settings: PkiSettings, observe?: LookupObserver): Promise<Pki> {
+/** `extra` sources are asked after the static directory (e.g. harvested certificates). */
+export async function loadPki(
+  settings: PkiSettings,
+  observe?: LookupObserver,
+  extra: readonly CertificateSource[] = [],
+): Promise<Pki> {
   const sources: CertificateSource[] = [];
   if (settings.partnerCerts)
     sources.push(await StaticCertificateDirectory.load(settings.partnerCerts));
+  sources.push(...extra);
   const anchors = settings.trustAnchors ? await loadPemCertificates(settings.trustAnchors) : [];
   return {
     partners: new PartnerCertificates(sources, observe),

@@ -77,7 +77,12 @@ async function unwrapDetached(
     const asSent = await verifySignedData(der, { ...options, detachedContent: signed.raw });
     if (asSent.signers.some((s) => s.valid)) v = asSent;
   }
-  report.layer({ kind: 'signed-detached', signers: v.signers, contentType: v.contentType });
+  report.layer({
+    kind: 'signed-detached',
+    signers: v.signers,
+    certificates: v.certificates,
+    contentType: v.contentType,
+  });
   report.action('verified');
   return { inner: ctx.keepSignatures ? undefined : signed.raw };
 }
@@ -127,6 +132,7 @@ async function unwrapPkcs7(
     report.layer({
       kind: 'signed-opaque',
       signers: v.signers,
+      certificates: v.certificates,
       contentType: smimeType ?? v.contentType,
     });
     report.action('verified');

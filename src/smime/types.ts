@@ -79,6 +79,8 @@ export interface LayerReport {
   readonly algorithm?: string;
   readonly keyEncryption?: string;
   readonly signers?: readonly SignerReport[];
+  /** Signed layers: every certificate the signer sent (candidates for harvesting). */
+  readonly certificates?: readonly CertificateInfo[];
   /** The certificate of ours the layer was encrypted to. */
   readonly recipient?: CertificateInfo;
   /** The smime-type or content type the layer announced (X.400 types kept). */

@@ -37,6 +37,7 @@ describe('the gateway between two domains through real Postfix instances', () =>
   let postfixA: PostfixInstance;
   let postfixB: PostfixInstance;
   let keys: { netEncryptCert: string; netEncryptKey: string; orgCa: string };
+  let orgEncryption: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'domsec-gw-'));
@@ -45,6 +46,7 @@ describe('the gateway between two domains through real Postfix instances', () =>
       generateDomainPki('example.net'),
     ]);
     await writeDomainPki(join(dir, 'org'), 'example.org', org);
+    orgEncryption = org.encryption.certificate.fingerprint;
     await writeDomainPki(join(dir, 'net'), 'example.net', net);
     await mkdir(join(dir, 'partners'));
     await writeFile(
@@ -124,6 +126,16 @@ describe('the gateway between two domains through real Postfix instances', () =>
     assert.equal(got.header('subject'), 'figures e2e-1');
     const results = got.headers().get('authentication-results') ?? [];
     assert.equal(results.length, 1, `one result, the spoofed one removed: ${results.join(' | ')}`);
+    // Our signature carried example.org's encryption certificate: example.net kept it for mail back.
+    const harvested = milterB
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('partner certificate harvested'))
+      .map((l) => JSON.parse(l) as { domain: string; certificate: string });
+    assert.deepEqual(
+      harvested.map((h) => [h.domain, h.certificate]),
+      [['example.org', orgEncryption]],
+    );
     assert.match(
       results[0]!,
       /^mx\.example\.net;\s+smime=pass\s+body\.smime-identifier=domain-signing-authority@example\.org\s+body\.smime-serial=[0-9A-F]+\s+body\.smime-issuer="CN=example\.org domain CA, O=example\.org"$/,
