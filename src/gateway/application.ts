@@ -86,6 +86,7 @@ async function applyChanges(
 class Transaction implements TransactionHandler {
   private sender = '';
   private direction: Direction | undefined;
+  private protection: 'encrypted' | 'plain' | undefined;
   private readonly recipients: string[] = [];
   private readonly headers: ReceivedHeader[] = [];
   private readonly chunks: Buffer[] = [];
@@ -113,24 +114,35 @@ class Transaction implements TransactionHandler {
         `this recipient needs a separate ${d} transaction, please send it again`,
       );
     }
+    let protection: 'encrypted' | 'plain' | undefined;
     if (d === 'outbound') {
       const domain = domainOf(address) ?? '';
-      if (encryptionRequired(this.deps.outbound, domain)) {
-        const r = await this.deps.pki.partners.lookup(domain);
-        if (r.status === 'not-found')
-          return replyCode(
-            550,
-            '5.7.1',
-            `encryption to ${domain} is required and no certificate is known`,
-          );
-        if (r.status === 'temporary-failure')
-          return replyCode(
-            450,
-            '4.7.1',
-            `certificate lookup for ${domain} failed, try again later`,
-          );
+      const required = encryptionRequired(this.deps.outbound, domain);
+      const r =
+        this.deps.outbound.encrypt === 'never' && !required
+          ? undefined
+          : await this.deps.pki.partners.lookup(domain);
+      if (required && r?.status === 'not-found') {
+        return replyCode(
+          550,
+          '5.7.1',
+          `encryption to ${domain} is required and no certificate is known`,
+        );
+      }
+      if (required && r?.status === 'temporary-failure') {
+        return replyCode(450, '4.7.1', `certificate lookup for ${domain} failed, try again later`);
+      }
+      // One protected copy serves all recipients: those who can read it, or those who cannot.
+      protection = r?.status === 'found' ? 'encrypted' : 'plain';
+      if (this.protection !== undefined && protection !== this.protection) {
+        return replyCode(
+          452,
+          '4.5.3',
+          `this recipient needs a separately ${protection} copy, please send it again`,
+        );
       }
     }
+    this.protection = protection;
     this.direction = d;
     this.recipients.push(address);
     return undefined;

@@ -190,6 +190,21 @@ describe('the gateway between two domains through real Postfix instances', () =>
     assert.match(got.header('content-type') ?? '', /enveloped-data/);
   });
 
+  test('a recipient with a certificate and one without: one encrypted copy cannot serve both, 452', async () => {
+    const r = await sendMail({
+      port: postfixA.smtpPort,
+      from: 'alice@example.org',
+      to: ['bob@example.net', 'dave@example.info'],
+      data: message('e2e-5'),
+    });
+    const rcpt = r.replies.filter((x) => x.command.startsWith('RCPT'));
+    assert.deepEqual(
+      rcpt.map((x) => x.code),
+      [250, 452],
+    );
+    assert.match(rcpt[1]!.text, /4\.5\.3 .*separately plain copy/);
+  });
+
   test('local and remote recipients in one transaction: the second class gets 452 4.5.3', async () => {
     const r = await sendMail({
       port: postfixA.smtpPort,

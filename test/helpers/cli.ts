@@ -90,7 +90,8 @@ export async function startServe(
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
-  const deadline = Date.now() + 15_000;
+  // Generous: a first start may generate development keys while the suite loads both cores.
+  const deadline = Date.now() + 60_000;
   // The "listening" line is at info level; at quieter levels a connect tells us instead.
   while (!out.includes('milter listening') && !(await accepts(port))) {
     if (child.exitCode !== null) throw new Error(`domsec-milter exited ${child.exitCode}: ${out}`);
