@@ -14,9 +14,10 @@ import { certificatePem, generateDomainPki, keyPem } from '../src/pki/keygen.js'
 import { writeDomainPki } from '../src/pki/keygen-files.js';
 import { transformOutbound } from '../src/smime/outbound.js';
 import { startServe } from '../test/helpers/cli.js';
-import { freePort } from '../test/helpers/ports.js';
+import { acceptsConnections, freePort } from '../test/helpers/ports.js';
 import { type PostfixInstance, startPostfix } from '../test/helpers/postfix.js';
 import { type SinkMessage, type SmtpSink, startSmtpSink } from '../test/helpers/smtp-sink.js';
+import { smtpSource } from './postfix-bench.js';
 import { makeMessage } from './smime-bench.js';
 
 export interface GatewayRow {
@@ -75,17 +76,9 @@ async function startOpenDkim(
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const net = await import('node:net');
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
+    const up = await acceptsConnections(port);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline)
       throw new Error(`opendkim did not start: ${err}`);
@@ -99,41 +92,6 @@ async function startOpenDkim(
         child.kill('SIGTERM');
       }),
   };
-}
-
-function smtpSource(
-  port: number,
-  n: number,
-  concurrency: number,
-  size: number,
-  to: string,
-  file?: string,
-): Promise<void> {
-  const args = [
-    '-s',
-    String(concurrency),
-    '-m',
-    String(n),
-    '-f',
-    'alice@example.org',
-    '-t',
-    to,
-    '-M',
-    'client.test',
-  ];
-  if (file) args.push('-F', file);
-  else args.push('-l', String(size));
-  args.push(`127.0.0.1:${port}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn('smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`smtp-source: ${err}`)),
-    );
-  });
 }
 
 export async function gatewayBenchmarks(

@@ -112,22 +112,34 @@ async function startVariants(sink: SmtpSink): Promise<Variant[]> {
   ];
 }
 
-function smtpSource(
+/**
+ * smtp-source: `messages` messages over `concurrency` parallel sessions, one
+ * message per session; generated bodies of `size` bytes, or a pre-formatted
+ * message file (-F).
+ */
+export function smtpSource(
   port: number,
   messages: number,
   concurrency: number,
   size: number,
+  to = 'bob@example.net',
+  file?: string,
 ): Promise<void> {
-  const args = ['-s', String(concurrency), '-m', String(messages), '-l', String(size)];
-  args.push(
+  const args = [
+    '-s',
+    String(concurrency),
+    '-m',
+    String(messages),
     '-f',
     'alice@example.org',
     '-t',
-    'bob@example.net',
+    to,
     '-M',
     'client.test',
-    `127.0.0.1:${port}`,
-  );
+  ];
+  if (file) args.push('-F', file);
+  else args.push('-l', String(size));
+  args.push(`127.0.0.1:${port}`);
   return new Promise((resolve, reject) => {
     const child = spawn('smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';

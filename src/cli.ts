@@ -41,18 +41,15 @@ function configOrExit() {
 async function serve(): Promise<void> {
   const config = configOrExit();
   const log = createLogger(config.logLevel);
-  let service: Awaited<ReturnType<typeof startService>>;
-  try {
-    service = await startService(config, log);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    fail(`cannot start: ${e.code ? `${e.code} ` : ''}${e.message}`);
-  }
-  let stopping = false;
+  // Handlers first: a SIGTERM while starting (keys being generated, sockets
+  // opening) must still end in a clean drain and exit 0, not a killed process.
+  let requested: string | undefined;
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (requested) return;
+    requested = signal;
     log.info({ signal }, 'shutting down');
+    if (!service) return; // started below, then stopped at once
     service.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -63,6 +60,17 @@ async function serve(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    service = await startService(config, log);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    fail(`cannot start: ${e.code ? `${e.code} ` : ''}${e.message}`);
+  }
+  if (requested) {
+    const signal = requested;
+    requested = undefined;
+    stop(signal);
+  }
 }
 
 function checkConfig(): void {

@@ -2,11 +2,10 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './ports.js';
+import { acceptsConnections, freePort } from './ports.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -41,17 +40,6 @@ export interface ServingMilter {
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
   exited: Promise<number | null>;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 function baseEnv(): Record<string, string> {
@@ -93,7 +81,7 @@ export async function startServe(
   // Generous: a first start may generate development keys while the suite loads both cores.
   const deadline = Date.now() + 60_000;
   // The "listening" line is at info level; at quieter levels a connect tells us instead.
-  while (!out.includes('milter listening') && !(await accepts(port))) {
+  while (!out.includes('milter listening') && !(await acceptsConnections(port))) {
     if (child.exitCode !== null) throw new Error(`domsec-milter exited ${child.exitCode}: ${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /**
  * Ask the kernel for an unused TCP port on loopback.
@@ -21,5 +21,17 @@ export function freePort(): Promise<number> {
       const { port } = address;
       server.close((err) => (err ? reject(err) : resolve(port)));
     });
+  });
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` right now. */
+export function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
   });
 }
