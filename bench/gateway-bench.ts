@@ -17,7 +17,7 @@ import { startServe } from '../test/helpers/cli.js';
 import { acceptsConnections, freePort } from '../test/helpers/ports.js';
 import { type PostfixInstance, startPostfix } from '../test/helpers/postfix.js';
 import { type SinkMessage, type SmtpSink, startSmtpSink } from '../test/helpers/smtp-sink.js';
-import { smtpSource } from './postfix-bench.js';
+import { median, smtpSource } from './postfix-bench.js';
 import { makeMessage } from './smime-bench.js';
 
 export interface GatewayRow {
@@ -38,8 +38,6 @@ interface Variant {
   readonly file?: (size: number) => string;
   stop(): Promise<void>;
 }
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 async function startOpenDkim(
   dir: string,

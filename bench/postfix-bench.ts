@@ -41,7 +41,7 @@ interface Variant {
 
 const HEADER_MILTER = fileURLToPath(new URL('./header-milter.js', import.meta.url));
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
