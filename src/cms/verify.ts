@@ -24,6 +24,10 @@ export interface ChainVerdict {
   readonly reason?: string;
   /** Leaf first, anchor last. */
   readonly path?: readonly CertificateInfo[];
+  /** What else was learnt on the way (e.g. revocation status of each certificate). */
+  readonly notes?: readonly string[];
+  /** Not trusted for now: a retry may succeed (e.g. revocation responders down, hard-fail). */
+  readonly temporary?: boolean;
 }
 
 /** Decides whether a signer certificate chains to something we trust. */

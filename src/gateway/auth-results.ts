@@ -28,7 +28,7 @@ export function verdictOf(report: TransformReport, error?: TransformError): Smim
   const untrusted = signers.find((s) => s.valid);
   if (untrusted)
     return {
-      result: 'fail',
+      result: untrusted.chain?.temporary ? 'temperror' : 'fail',
       reason: untrusted.chain?.reason ?? 'certificate not trusted',
       signer: untrusted,
     };

@@ -25,6 +25,9 @@ function signerJson(s: SignerReport): object {
           chain: {
             trusted: s.chain.trusted,
             ...(s.chain.reason ? { reason: s.chain.reason } : {}),
+            ...(s.chain.temporary ? { temporary: true } : {}),
+            ...(s.chain.path ? { path: s.chain.path.map(certificateSummary) } : {}),
+            ...(s.chain.notes?.length ? { notes: s.chain.notes } : {}),
           },
         }
       : {}),

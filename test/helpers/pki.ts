@@ -23,6 +23,17 @@ export interface LeafOptions {
   notAfter?: Date;
   /** Default true. false writes EKU clientAuth only, which smimesign checks reject. */
   ekuEmailProtection?: boolean;
+  /** CRL distribution point and OCSP responder (AIA) URLs written into the certificate. */
+  crlUrl?: string;
+  ocspUrl?: string;
+  /** An OCSP responder certificate: EKU id-kp-OCSPSigning, signing only. */
+  ocspSigning?: boolean;
+}
+
+/** Revocation pointers for a CA certificate (checked against its issuer). */
+export interface CaPointers {
+  crlUrl?: string;
+  ocspUrl?: string;
 }
 
 export interface TestLeaf {
@@ -61,7 +72,11 @@ export interface TestCa {
   intermediatesPem: string;
   fingerprintSha1: string;
   issue(opts: LeafOptions): Promise<TestLeaf>;
-  issueIntermediate(name: string, algo?: KeyAlgo): Promise<TestCa>;
+  issueIntermediate(name: string, algo?: KeyAlgo, pointers?: CaPointers): Promise<TestCa>;
+  /** A cross-certificate: `other`'s subject and key, signed by this CA; returns its path. */
+  crossCertify(other: TestCa, notAfter?: Date): Promise<string>;
+  /** openssl's index.txt of this CA, for `openssl ocsp -index`. */
+  readonly indexPath: string;
   revoke(certPath: string, reason?: string): Promise<void>;
   /** Generates a fresh CRL covering every revocation so far. */
   crl(): Promise<{ pem: string; path: string }>;
@@ -106,12 +121,22 @@ const checkName = (n: string) => {
   return n;
 };
 
-const CA_EXT = `[ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-`;
+const pointerLines = (p: CaPointers | LeafOptions) => [
+  ...(p.crlUrl ? [`crlDistributionPoints = URI:${p.crlUrl}`] : []),
+  ...(p.ocspUrl ? [`authorityInfoAccess = OCSP;URI:${p.ocspUrl}`] : []),
+];
+
+const caExt = (pointers: CaPointers = {}) =>
+  [
+    '[ext]',
+    'basicConstraints = critical, CA:TRUE',
+    'keyUsage = critical, keyCertSign, cRLSign',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always',
+    ...pointerLines(pointers),
+    '',
+  ].join('\n');
+const CA_EXT = caExt();
 
 // `default_md = default` lets Ed25519 CAs sign (they take no digest) and gives
 // SHA-256 for RSA and ECDSA. serial must be named even though -rand_serial
@@ -230,14 +255,20 @@ class Ca implements TestCa {
       ...(opts.rfc822Names ?? []).map((n) => `email:${checkName(n)}`),
       ...(opts.dnsNames ?? []).map((n) => `DNS:${checkName(n)}`),
     ];
+    const eku = opts.ocspSigning
+      ? 'OCSPSigning'
+      : opts.ekuEmailProtection === false
+        ? 'clientAuth'
+        : 'emailProtection';
     const ext = [
       '[ext]',
       'basicConstraints = critical, CA:FALSE',
-      `keyUsage = critical, ${usage.join(', ')}`,
-      `extendedKeyUsage = ${opts.ekuEmailProtection === false ? 'clientAuth' : 'emailProtection'}`,
+      `keyUsage = critical, ${opts.ocspSigning ? 'digitalSignature' : usage.join(', ')}`,
+      `extendedKeyUsage = ${eku}`,
       ...(san.length > 0 ? [`subjectAltName = ${san.join(', ')}`] : []),
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid:always',
+      ...pointerLines(opts),
       '',
     ].join('\n');
     await writeFile(p('ext.cnf'), ext);
@@ -277,12 +308,30 @@ class Ca implements TestCa {
     };
   }
 
-  async issueIntermediate(name: string, algo: KeyAlgo = this.algo): Promise<TestCa> {
+  get indexPath() {
+    return join(this.dir, 'index.txt');
+  }
+
+  async crossCertify(other: TestCa, notAfter?: Date): Promise<string> {
+    const now = Date.now();
+    const out = join(this.dir, `cross-${slug(other.name)}-${++this.counter}.pem`);
+    const from = new Date(now - 365 * DAY);
+    const to = notAfter ?? new Date(now + 5 * 365 * DAY);
+    await this.sign(join(other.dir, 'req.pem'), out, join(this.dir, 'ext.cnf'), from, to);
+    return out;
+  }
+
+  async issueIntermediate(
+    name: string,
+    algo: KeyAlgo = this.algo,
+    pointers: CaPointers = {},
+  ): Promise<TestCa> {
     const sub = new Ca(await mkdtemp(join(this.dir, `ca-${slug(name)}-`)), name, algo);
     const csr = await sub.init();
+    await writeFile(join(sub.dir, 'signed-by-parent.cnf'), caExt(pointers));
     const now = Date.now();
     const [from, to] = [new Date(now - 2 * 365 * DAY), new Date(now + 5 * 365 * DAY)];
-    await this.sign(csr, sub.certPath, join(sub.dir, 'ext.cnf'), from, to);
+    await this.sign(csr, sub.certPath, join(sub.dir, 'signed-by-parent.cnf'), from, to);
     await sub.loadCert();
     sub.rootCertPath = this.rootCertPath;
     sub.intermediatesPem = sub.certPem + this.intermediatesPem;
