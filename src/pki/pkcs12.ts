@@ -69,6 +69,15 @@ const RC_ALGORITHMS = new Set<string>([
   OID.pbeSha1Rc4_128,
 ]);
 
+/** What pkijs's PBES2 (WebCrypto) can do: PBKDF2 with these PRFs, AES-CBC. */
+const PBES2_CIPHERS = new Set<string>([OID.aes128Cbc, OID.aes192Cbc, OID.aes256Cbc]);
+const PBKDF2_PRFS = new Set<string>([
+  OID.hmacWithSha1,
+  OID.hmacWithSha256,
+  OID.hmacWithSha384,
+  OID.hmacWithSha512,
+]);
+
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Runs a pkijs/asn1js step; any failure becomes a 'malformed' error naming the file. */
@@ -88,6 +97,19 @@ function parse(bytes: Uint8Array, name: string, what: string): asn1js.AsnType {
   return structure(name, what, () => parseBer(bytes, what, LIMITS));
 }
 
+/**
+ * An iteration count read from the encoding itself: asn1js's valueDec is 0
+ * for INTEGERs of four bytes or more, so pkijs's own numbers cannot be
+ * trusted for the limit check. `undefined` when absent.
+ */
+function integerAt(sequence: unknown, index: number): number | undefined {
+  if (!(sequence instanceof asn1js.Sequence)) return undefined;
+  const value = sequence.valueBlock.value[index];
+  if (!(value instanceof asn1js.Integer)) return undefined;
+  const big = value.toBigInt();
+  return big > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(big);
+}
+
 function checkIterations(name: string, what: string, iterations: number): void {
   if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > PKCS12_MAX_ITERATIONS) {
     throw new Pkcs12Error(
@@ -97,7 +119,13 @@ function checkIterations(name: string, what: string, iterations: number): void {
   }
 }
 
-function checkMac(pfx: pkijs.PFX, content: Uint8Array, passphrase: string, name: string): void {
+function checkMac(
+  pfx: pkijs.PFX,
+  macDataSchema: unknown,
+  content: Uint8Array,
+  passphrase: string,
+  name: string,
+): void {
   const mac = pfx.macData;
   if (!mac) {
     throw new Pkcs12Error(
@@ -108,7 +136,7 @@ function checkMac(pfx: pkijs.PFX, content: Uint8Array, passphrase: string, name:
   const digest = mac.mac.digestAlgorithm.algorithmId;
   if (!isKnownMacDigest(digest))
     throw new Pkcs12Error('unsupported', `${name}: MAC digest ${digest} is not supported`);
-  const iterations = mac.iterations ?? 1;
+  const iterations = integerAt(macDataSchema, 2) ?? 1;
   checkIterations(name, 'the MAC', iterations);
   const salt = mac.macSalt.valueBlock.valueHexView;
   const expected = mac.mac.digest.valueBlock.valueHexView;
@@ -134,9 +162,21 @@ async function decrypt(
       const pbes2 = new pkijs.PBES2Params({ schema: algorithm.algorithmParams });
       if (pbes2.keyDerivationFunc.algorithmId !== OID.pbkdf2)
         throw new Error(`key derivation ${pbes2.keyDerivationFunc.algorithmId} is not PBKDF2`);
-      return new pkijs.PBKDF2Params({ schema: pbes2.keyDerivationFunc.algorithmParams });
+      const kdfParams: unknown = pbes2.keyDerivationFunc.algorithmParams;
+      const pbkdf2 = new pkijs.PBKDF2Params({ schema: kdfParams });
+      return {
+        cipher: pbes2.encryptionScheme.algorithmId,
+        prf: pbkdf2.prf?.algorithmId ?? OID.hmacWithSha1,
+        iterations: integerAt(kdfParams, 1) ?? 0,
+      };
     });
-    checkIterations(name, what, params.iterationCount);
+    if (!PBES2_CIPHERS.has(params.cipher) || !PBKDF2_PRFS.has(params.prf)) {
+      throw new Pkcs12Error(
+        'unsupported',
+        `${name}: cannot decrypt the ${what}: PBES2 with cipher ${params.cipher} and PRF ${params.prf} is not supported (AES-CBC with HMAC-SHA-1/256/384/512 is)`,
+      );
+    }
+    checkIterations(name, what, params.iterations);
     const encrypted = new pkijs.EncryptedData({
       encryptedContentInfo: new pkijs.EncryptedContentInfo({
         contentType: OID.data,
@@ -149,13 +189,11 @@ async function decrypt(
     const password = utf8.buffer.slice(utf8.byteOffset, utf8.byteOffset + utf8.length);
     try {
       return new Uint8Array(await encrypted.decrypt({ password }));
-    } catch (err) {
-      const reason = /unsupported|unknown/i.test(message(err))
-        ? 'unsupported algorithm'
-        : 'a different passphrase or damaged data';
+    } catch {
+      // The MAC matched, so the data was encrypted with another passphrase (-twopass) or is damaged.
       throw new Pkcs12Error(
-        reason === 'unsupported algorithm' ? 'unsupported' : 'wrong-passphrase',
-        `${name}: cannot decrypt the ${what} (${reason})`,
+        'wrong-passphrase',
+        `${name}: cannot decrypt the ${what} (a different passphrase or damaged data)`,
       );
     }
   }
@@ -193,7 +231,7 @@ function legacyParams(params: unknown): { salt: Uint8Array; iterations: number }
   const [salt, iterations] = params.valueBlock.value;
   if (!(salt instanceof asn1js.OctetString) || !(iterations instanceof asn1js.Integer))
     throw new Error('PBE parameters are not (salt, iterations)');
-  return { salt: salt.valueBlock.valueHexView, iterations: iterations.valueBlock.valueDec };
+  return { salt: salt.valueBlock.valueHexView, iterations: integerAt(params, 1) ?? 0 };
 }
 
 interface Bags {
@@ -305,7 +343,9 @@ export async function readPkcs12(
       `${name}: ${bytes.length} bytes exceed the limit of ${PKCS12_MAX_BYTES} for a PKCS#12 file`,
     );
   }
-  const pfx = structure(name, 'PFX', () => new pkijs.PFX({ schema: parse(bytes, name, 'PFX') }));
+  const root = parse(bytes, name, 'PFX');
+  const pfx = structure(name, 'PFX', () => new pkijs.PFX({ schema: root }));
+  const macDataSchema = root instanceof asn1js.Sequence ? root.valueBlock.value[2] : undefined;
   if (pfx.version !== 3)
     throw new Pkcs12Error('unsupported', `${name}: PKCS#12 version ${pfx.version} (expected 3)`);
   if (pfx.authSafe.contentType !== OID.data) {
@@ -319,7 +359,7 @@ export async function readPkcs12(
     'authenticated safe',
     () => new Uint8Array((pfx.authSafe.content as asn1js.OctetString).getValue()),
   );
-  checkMac(pfx, content, passphrase, name);
+  checkMac(pfx, macDataSchema, content, passphrase, name);
   const safe = structure(
     name,
     'authenticated safe',
