@@ -556,6 +556,25 @@ describe('PKCS#12 identities in DOMSEC_KEYS_DIR', () => {
     assert.equal(later.decryptionKeys.length, 2);
   });
 
+  test('a p12 with two pairs gives two keys with distinct labels; the newest valid one signs', async () => {
+    const bytes = await pkijsP12(
+      [rsa.keyPem, ec.keyPem],
+      [rsa.certPem, ec.certPem, intermediate.certPem],
+      PASS,
+    );
+    const d = await keysDir({ 'example.org.both.p12': bytes, 'example.org.both.pass': PASS });
+    const id = (await loadIdentities(d, ['example.org'])).get('example.org')!;
+    assert.deepEqual(
+      id.keys.map((k) => k.label),
+      ['both.p12', 'both.p12#2'],
+    );
+    assert.equal(id.decryptionKeys.length, 2);
+    const newest = [rsa, ec]
+      .map((l) => loadCertificatesPem(l.certPem)[0]!)
+      .sort((a, b) => b.notBefore.getTime() - a.notBefore.getTime())[0]!;
+    assert.equal(id.signer?.certificate.fingerprint, newest.fingerprint);
+  });
+
   test('a file belongs to the longest domain: example.org.uk.p12 is not example.org key "uk"', async () => {
     const d = await keysDir({
       'example.org.uk.p12': await readFile(ecP12),
