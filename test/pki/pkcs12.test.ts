@@ -504,13 +504,15 @@ describe('PKCS#12 identities in DOMSEC_KEYS_DIR', () => {
     assert.ok(message.startsWith(join(d, 'example.org.pass')));
   });
 
-  test('a .p12 readable by group is refused', async () => {
-    const d = await keysDir({ 'example.org.p12': [await readFile(rsaP12), 0o640] });
-    const message = await identityError(
-      loadIdentities(d, ['example.org'], { passphrase: PASS }),
-      /readable by group or others \(mode 640\): chmod 600 it/,
-    );
-    assert.ok(message.startsWith(join(d, 'example.org.p12')));
+  test('a .p12 readable by group or others (0644, 0640) is refused', async () => {
+    for (const mode of [0o644, 0o640]) {
+      const d = await keysDir({ 'example.org.p12': [await readFile(rsaP12), mode] });
+      const message = await identityError(
+        loadIdentities(d, ['example.org'], { passphrase: PASS }),
+        new RegExp(`readable by group or others \\(mode ${mode.toString(8)}\\): chmod 600 it`),
+      );
+      assert.ok(message.startsWith(join(d, 'example.org.p12')));
+    }
   });
 
   test('a truncated or garbage .p12: an IdentityError naming the file', async () => {
