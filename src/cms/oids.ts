@@ -82,6 +82,27 @@ export const OID = {
   emailProtection: '1.3.6.1.5.5.7.3.4',
   subjectAltName: '2.5.29.17',
   subjectKeyIdentifier: '2.5.29.14',
+
+  // PKCS#12 (RFC 7292) and password-based encryption (RFC 8018)
+  sha224: '2.16.840.1.101.3.4.2.4',
+  encryptedData: '1.2.840.113549.1.7.6',
+  pkcs12KeyBag: '1.2.840.113549.1.12.10.1.1',
+  pkcs12ShroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
+  pkcs12CertBag: '1.2.840.113549.1.12.10.1.3',
+  pkcs12SafeContentsBag: '1.2.840.113549.1.12.10.1.6',
+  pkcs12X509Certificate: '1.2.840.113549.1.9.22.1',
+  pbes2: '1.2.840.113549.1.5.13',
+  pbkdf2: '1.2.840.113549.1.5.12',
+  hmacWithSha1: '1.2.840.113549.2.7',
+  hmacWithSha256: '1.2.840.113549.2.9',
+  hmacWithSha384: '1.2.840.113549.2.10',
+  hmacWithSha512: '1.2.840.113549.2.11',
+  pbeSha1Rc4_128: '1.2.840.113549.1.12.1.1',
+  pbeSha1Rc4_40: '1.2.840.113549.1.12.1.2',
+  pbeSha1TripleDes: '1.2.840.113549.1.12.1.3',
+  pbeSha1TwoKeyTripleDes: '1.2.840.113549.1.12.1.4',
+  pbeSha1Rc2_128: '1.2.840.113549.1.12.1.5',
+  pbeSha1Rc2_40: '1.2.840.113549.1.12.1.6',
 } as const;
 
 /** Human names for reports, e.g. signature types. */

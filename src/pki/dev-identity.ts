@@ -5,7 +5,7 @@
  */
 
 import { promises as fs } from 'node:fs';
-import { type DomainIdentity, loadIdentities } from './identities.js';
+import { type DomainIdentity, type LoadIdentitiesOptions, loadIdentities } from './identities.js';
 import { generateDomainPki } from './keygen.js';
 import { writeDomainPki } from './keygen-files.js';
 
@@ -19,12 +19,13 @@ export async function loadOrCreateIdentities(
   dir: string,
   domains: readonly string[],
   mayCreate: boolean,
+  options: LoadIdentitiesOptions = {},
 ): Promise<IdentitySetup> {
   if (mayCreate) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  let identities = await loadIdentities(dir, domains);
+  let identities = await loadIdentities(dir, domains, options);
   const missing = domains.filter((d) => !identities.has(d));
   if (!mayCreate || missing.length === 0) return { identities, created: [] };
   for (const domain of missing) await writeDomainPki(dir, domain, await generateDomainPki(domain));
-  identities = await loadIdentities(dir, domains);
+  identities = await loadIdentities(dir, domains, options);
   return { identities, created: missing };
 }
