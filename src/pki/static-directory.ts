@@ -96,9 +96,23 @@ export class StaticCertificateDirectory implements CertificateSource {
 
   /** The best usable encryption certificate for `domain`, or undefined. */
   best(domain: string, at: Date = new Date()): CertificateInfo | undefined {
-    return this.certificates
-      .map((c) => ({ c, score: domainMatch(c, domain) }))
-      .filter(({ c, score }) => score > 0 && encryptionProblem(c, at) === undefined)
-      .sort((a, b) => b.score - a.score || b.c.notAfter.getTime() - a.c.notAfter.getTime())[0]?.c;
+    return rankEncryptionCertificates(this.certificates, domain, at)[0];
   }
+}
+
+/**
+ * The certificates of `certificates` one may encrypt to for `domain`, best
+ * first: each must name the domain and be usable for encryption at `at`; the
+ * better name match wins, then the one valid longest.
+ */
+export function rankEncryptionCertificates(
+  certificates: readonly CertificateInfo[],
+  domain: string,
+  at: Date,
+): CertificateInfo[] {
+  return certificates
+    .map((c) => ({ c, score: domainMatch(c, domain) }))
+    .filter(({ c, score }) => score > 0 && encryptionProblem(c, at) === undefined)
+    .sort((a, b) => b.score - a.score || b.c.notAfter.getTime() - a.c.notAfter.getTime())
+    .map(({ c }) => c);
 }
