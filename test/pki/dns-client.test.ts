@@ -4,13 +4,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type DnsAnswer, DnsClient } from '../../src/pki/dns-client.js';
 import {
-  type DnsAnswer,
-  DnsClient,
   DnsConfigError,
   parseServerAddress,
   systemResolver,
-} from '../../src/pki/dns-client.js';
+} from '../../src/pki/dns-server-address.js';
 import { DNS_TYPE, DnsQueryError, decodeHeader, RCODE } from '../../src/pki/dns-wire.js';
 import { type FakeDnsServer, nameWire, reply, startFakeDns } from '../helpers/dns-fake.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
