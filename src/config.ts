@@ -3,9 +3,24 @@
  * variable: it validates, it renders `check-config`, and it documents.
  */
 
-import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { type ListenSpec, ListenSpecError, parseListenSpec } from '../protocol/listen.js';
+import type { ListenSpec } from '../protocol/listen.js';
+import {
+  dnsServer,
+  domains,
+  hostPort,
+  integer,
+  ldapUrls,
+  listen,
+  listOf,
+  networks,
+  oneOf,
+  optional,
+  seconds,
+} from './config-values.js';
+import type { RevocationMethod } from './pki/revocation/checker.js';
+
+export type PartnerSourceName = 'directory' | 'ldap' | 'smimea' | 'harvested';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -13,6 +28,8 @@ export interface HttpListen {
   readonly host: string;
   readonly port: number;
 }
+
+export type RevocationPolicy = 'soft-fail' | 'hard-fail';
 
 export interface Config {
   readonly listen: ListenSpec;
@@ -23,8 +40,19 @@ export interface Config {
   readonly maxConnections: number;
   readonly drainTimeoutMs: number;
   readonly keysDir: string;
+  readonly keysPassphrase: string | undefined;
   readonly partnerCerts: string | undefined;
   readonly trustAnchors: string | undefined;
+  readonly intermediateCerts: string | undefined;
+  readonly partnerSources: readonly PartnerSourceName[];
+  readonly ldapUrls: readonly string[];
+  readonly dnsResolver: string | undefined;
+  readonly smimeaRequireDnssec: boolean;
+  readonly lookupTimeoutMs: number;
+  readonly revocation: readonly RevocationMethod[];
+  readonly revocationPolicy: RevocationPolicy;
+  readonly cacheMaxTtlSeconds: number;
+  readonly cacheNegativeTtlSeconds: number;
   readonly outboundSign: 'always' | 'never';
   readonly outboundEncrypt: 'opportunistic' | 'required' | 'never';
   readonly encryptRequiredDomains: readonly string[];
@@ -63,67 +91,6 @@ type AnyVariable = { [K in Exclude<keyof Config, 'keysDirExplicit'>]: VariableSp
   'keysDirExplicit'
 >];
 
-function listen(raw: string): ListenSpec | { expected: string } {
-  try {
-    return parseListenSpec(raw);
-  } catch (err) {
-    if (err instanceof ListenSpecError)
-      return { expected: 'inet:HOST:PORT or unix:/absolute/path' };
-    throw err;
-  }
-}
-
-function hostPort(raw: string): HttpListen | { expected: string } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(raw);
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) return { expected: 'HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464' };
-  return { host: (m[1] ?? m[2])!, port };
-}
-
-function integer(min: number, max: number, unit = '') {
-  return (raw: string): number | { expected: string } => {
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw) || n < min || n > max)
-      return { expected: `an integer from ${min} to ${max}${unit}` };
-    return n;
-  };
-}
-
-const DOMAIN =
-  /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
-
-function domains(raw: string): string[] | { expected: string } {
-  const list = raw
-    .split(',')
-    .map((d) => d.trim().toLowerCase())
-    .filter((d) => d !== '');
-  if (list.length === 0 || !list.every((d) => DOMAIN.test(d))) {
-    return { expected: 'a comma-separated list of domain names, e.g. example.org,example.com' };
-  }
-  return list;
-}
-
-function oneOf<T extends string>(values: readonly T[]) {
-  return (raw: string): T | { expected: string } =>
-    values.find((v) => v === raw) ?? { expected: `one of ${values.join(', ')}` };
-}
-
-function networks(raw: string): string[] | { expected: string } {
-  const list = raw
-    .split(',')
-    .map((n) => n.trim())
-    .filter((n) => n !== '');
-  const ok = list.every((n) => {
-    const [addr, bits, extra] = n.split('/');
-    const family = isIP(addr ?? '');
-    if (family === 0 || extra !== undefined) return false;
-    if (bits === undefined) return true;
-    const b = Number(bits);
-    return /^\d+$/.test(bits) && b <= (family === 4 ? 32 : 128);
-  });
-  return ok ? list : { expected: 'comma-separated CIDRs, e.g. 127.0.0.0/8,192.0.2.0/24,::1/128' };
-}
-
 export const VARIABLES: readonly AnyVariable[] = [
   {
     name: 'DOMSEC_LISTEN',
@@ -158,22 +125,107 @@ export const VARIABLES: readonly AnyVariable[] = [
     key: 'keysDir',
     default: './.domsec/keys',
     description:
-      'our domain identities: per domain `<domain>[.label].key.pem` + `<domain>[.label].crt.pem` (chain appended)',
+      'our domain identities: per domain `<domain>[.label].key.pem` + `<domain>[.label].crt.pem` (chain appended), or `<domain>[.label].p12` (passphrase in a `.pass` file beside it, or DOMSEC_KEYS_PASSPHRASE); key, p12 and pass files must be mode 0600',
     parse: (raw) => raw,
+  },
+  {
+    name: 'DOMSEC_KEYS_PASSPHRASE',
+    key: 'keysPassphrase',
+    default: '',
+    description:
+      'passphrase for `.p12` files in DOMSEC_KEYS_DIR without a `.pass` file beside them',
+    secret: true,
+    parse: optional,
   },
   {
     name: 'DOMSEC_PARTNER_CERTS',
     key: 'partnerCerts',
     default: '',
     description: 'PEM directory of partner domain certificates (static directory source)',
-    parse: (raw) => (raw === '' ? undefined : raw),
+    parse: optional,
   },
   {
     name: 'DOMSEC_TRUST_ANCHORS',
     key: 'trustAnchors',
     default: '',
     description: 'PEM file or directory of trusted root certificates',
-    parse: (raw) => (raw === '' ? undefined : raw),
+    parse: optional,
+  },
+  {
+    name: 'DOMSEC_INTERMEDIATE_CERTS',
+    key: 'intermediateCerts',
+    default: '',
+    description:
+      'PEM file or directory of intermediate and cross-certificates (bridge CAs) used to build paths; not trusted by themselves',
+    parse: optional,
+  },
+  {
+    name: 'DOMSEC_PARTNER_SOURCES',
+    key: 'partnerSources',
+    default: 'directory,ldap,harvested',
+    description:
+      'where partner certificates are looked for, in order: `directory`, `ldap`, `smimea`, `harvested` (a source without its settings is skipped)',
+    parse: listOf(['directory', 'ldap', 'smimea', 'harvested'] as const),
+  },
+  {
+    name: 'DOMSEC_LDAP_URLS',
+    key: 'ldapUrls',
+    default: '',
+    description:
+      'LDAP directories to search for partner certificates, tried in order: `ldap://host[:port]/base-dn` separated by spaces',
+    parse: ldapUrls,
+  },
+  {
+    name: 'DOMSEC_DNS_RESOLVER',
+    key: 'dnsResolver',
+    default: '',
+    description:
+      'resolver for SMIMEA look-ups, `HOST:PORT` (a validating resolver: DANE records count only with DNSSEC) [first nameserver of /etc/resolv.conf]',
+    parse: dnsServer,
+  },
+  {
+    name: 'DOMSEC_SMIMEA_REQUIRE_DNSSEC',
+    key: 'smimeaRequireDnssec',
+    default: 'yes',
+    description:
+      '`yes` | `no`: DANE-EE/DANE-TA SMIMEA records count only when the resolver validated them',
+    parse: (raw) => (raw === 'yes' ? true : raw === 'no' ? false : { expected: 'yes or no' }),
+  },
+  {
+    name: 'DOMSEC_LOOKUP_TIMEOUT',
+    key: 'lookupTimeoutMs',
+    default: '5',
+    description: 'seconds one network look-up (LDAP, DNS, OCSP, CRL) may take',
+    parse: seconds(1, 60),
+  },
+  {
+    name: 'DOMSEC_REVOCATION',
+    key: 'revocation',
+    default: 'ocsp,crl',
+    description: '`ocsp,crl` | `crl,ocsp` | `crl` | `ocsp` | `off`: revocation methods, in order',
+    parse: (raw) => (raw === 'off' ? [] : listOf(['ocsp', 'crl'] as const)(raw)),
+  },
+  {
+    name: 'DOMSEC_REVOCATION_POLICY',
+    key: 'revocationPolicy',
+    default: 'soft-fail',
+    description:
+      '`soft-fail` (a certificate whose status cannot be learnt is still trusted, and the report says so) | `hard-fail`',
+    parse: oneOf(['soft-fail', 'hard-fail'] as const),
+  },
+  {
+    name: 'DOMSEC_CACHE_MAX_TTL',
+    key: 'cacheMaxTtlSeconds',
+    default: '86400',
+    description: 'longest time in seconds a certificate or revocation answer is cached',
+    parse: integer(60, 30 * 86_400, ' seconds'),
+  },
+  {
+    name: 'DOMSEC_CACHE_NEGATIVE_TTL',
+    key: 'cacheNegativeTtlSeconds',
+    default: '300',
+    description: 'seconds a "no certificate" or "status unavailable" answer is cached',
+    parse: integer(1, 86_400, ' seconds'),
   },
   {
     name: 'DOMSEC_OUTBOUND_SIGN',
@@ -251,10 +303,7 @@ export const VARIABLES: readonly AnyVariable[] = [
     key: 'drainTimeoutMs',
     default: '30',
     description: 'seconds SIGTERM waits for open messages before closing their connections',
-    parse: (raw) => {
-      const s = integer(0, 3600, ' seconds')(raw);
-      return typeof s === 'number' ? s * 1000 : s;
-    },
+    parse: seconds(0, 3600),
   },
 ];
 

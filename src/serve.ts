@@ -66,6 +66,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config.keysDir,
     config.localDomains,
     !config.keysDirExplicit,
+    { passphrase: config.keysPassphrase },
   );
   if (created.length > 0) {
     log.warn(
@@ -93,10 +94,22 @@ export async function startService(config: Config, log: Logger): Promise<Running
       })
     : memory;
   const harvested = new HarvestedCertificates(cache);
-  const pki = await loadPki(
-    config,
-    (source, result) => metrics.certificateLookups.inc({ source, result }),
-    [harvested],
+  const pki = await loadPki(config, {
+    cache,
+    harvested,
+    observeLookup: (source, result) => metrics.certificateLookups.inc({ source, result }),
+    observeRevocation: (method, result) => metrics.revocationChecks.inc({ method, result }),
+    note: (message, detail) => log.debug(detail, message),
+  });
+  log.info(
+    {
+      sources: pki.sources.map((s) => s.name),
+      anchors: pki.anchors.length,
+      intermediates: pki.intermediates.length,
+      revocation: config.revocation.length > 0 ? config.revocation : 'off',
+      policy: config.revocationPolicy,
+    },
+    'certificate sources ready',
   );
   const app =
     config.mode === 'pass-through'

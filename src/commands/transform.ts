@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { MemoryCache } from '../cache/memory.js';
 import type { Config } from '../config.js';
 import { domainOf } from '../gateway/direction.js';
 import { planOutbound } from '../gateway/outbound-plan.js';
@@ -51,8 +52,10 @@ export async function transformCommand(
     throw new UsageError('transform needs --direction outbound or --direction inbound');
   }
   const message = await io.stdin();
-  const identities = await loadIdentities(config.keysDir, config.localDomains);
-  const pki = await loadPki(config);
+  const identities = await loadIdentities(config.keysDir, config.localDomains, {
+    passphrase: config.keysPassphrase,
+  });
+  const pki = await loadPki(config, { cache: new MemoryCache() });
   let result: TransformResult;
   if (values.direction === 'inbound') {
     result = await transformInbound(message, {

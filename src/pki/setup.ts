@@ -1,38 +1,140 @@
-/** The PKI pieces a running gateway (or the transform command) needs, from configuration. */
+/**
+ * The PKI a running gateway (or the transform command) needs, built from
+ * configuration: trust anchors and intermediates, the path validator with
+ * revocation, and the partner certificate sources in their configured order,
+ * the slow ones (LDAP, DNS) behind the cache.
+ */
 
+import type { Cache } from '../cache/cache.js';
 import type { CertificateInfo } from '../cms/certificate.js';
-import type { CertificateValidator } from '../cms/verify.js';
-import { AnchorValidator } from './anchor-validator.js';
+import type { Config } from '../config.js';
+import { CachedSource } from './cached-source.js';
+import { DnsClient } from './dns-client.js';
+import { systemResolver } from './dns-server-address.js';
+import type { HarvestedCertificates } from './harvest.js';
+import { httpFetch } from './http-fetch.js';
 import type { DomainIdentity } from './identities.js';
+import { LdapCertificateSource } from './ldap-source.js';
 import { type CertificateSource, type LookupObserver, PartnerCertificates } from './partners.js';
+import { PathValidator } from './path-validator.js';
+import { RevocationChecker, type RevocationObserver } from './revocation/checker.js';
+import { CrlStore } from './revocation/crl-store.js';
+import { SmimeaCertificateSource } from './smimea-source.js';
 import { loadPemCertificates, StaticCertificateDirectory } from './static-directory.js';
 
-export interface PkiSettings {
-  readonly partnerCerts: string | undefined;
-  readonly trustAnchors: string | undefined;
+export type PkiSettings = Pick<
+  Config,
+  | 'partnerCerts'
+  | 'trustAnchors'
+  | 'intermediateCerts'
+  | 'partnerSources'
+  | 'ldapUrls'
+  | 'dnsResolver'
+  | 'smimeaRequireDnssec'
+  | 'lookupTimeoutMs'
+  | 'revocation'
+  | 'revocationPolicy'
+  | 'cacheMaxTtlSeconds'
+  | 'cacheNegativeTtlSeconds'
+>;
+
+export interface PkiServices {
+  readonly cache: Cache;
+  readonly harvested?: HarvestedCertificates;
+  readonly observeLookup?: LookupObserver;
+  readonly observeRevocation?: RevocationObserver;
+  /** Told what a source skipped or why a directory failed (for the log). */
+  readonly note?: (message: string, detail: Record<string, unknown>) => void;
 }
 
 export interface Pki {
   readonly partners: PartnerCertificates;
   readonly anchors: readonly CertificateInfo[];
-  readonly validator: CertificateValidator;
+  readonly intermediates: readonly CertificateInfo[];
+  readonly validator: PathValidator;
+  readonly revocation: RevocationChecker;
+  readonly crls: CrlStore;
+  /** The sources in the order they are asked. */
+  readonly sources: readonly CertificateSource[];
 }
 
-/** `extra` sources are asked after the static directory (e.g. harvested certificates). */
-export async function loadPki(
-  settings: PkiSettings,
-  observe?: LookupObserver,
-  extra: readonly CertificateSource[] = [],
-): Promise<Pki> {
-  const sources: CertificateSource[] = [];
-  if (settings.partnerCerts)
-    sources.push(await StaticCertificateDirectory.load(settings.partnerCerts));
-  sources.push(...extra);
+const CRL_MAX_BYTES = 64 * 1024 * 1024;
+
+export async function loadPki(settings: PkiSettings, services: PkiServices): Promise<Pki> {
   const anchors = settings.trustAnchors ? await loadPemCertificates(settings.trustAnchors) : [];
-  return {
-    partners: new PartnerCertificates(sources, observe),
+  const intermediates = settings.intermediateCerts
+    ? await loadPemCertificates(settings.intermediateCerts)
+    : [];
+  const timeoutMs = settings.lookupTimeoutMs;
+  const crls = new CrlStore({
+    fetch: (url) => httpFetch(url, { timeoutMs, maxBytes: CRL_MAX_BYTES }),
+    maxAgeMs: settings.cacheMaxTtlSeconds * 1000,
+  });
+  const revocation = new RevocationChecker({
+    methods: settings.revocation,
+    cache: services.cache,
+    crls,
+    fetch: httpFetch,
+    timeoutMs,
+    maxTtlSeconds: settings.cacheMaxTtlSeconds,
+    negativeTtlSeconds: settings.cacheNegativeTtlSeconds,
+    ...(services.observeRevocation ? { observe: services.observeRevocation } : {}),
+  });
+  const validator = new PathValidator({
     anchors,
-    validator: new AnchorValidator(anchors),
+    intermediates,
+    revocation,
+    policy: settings.revocationPolicy,
+  });
+  const cached = (source: CertificateSource) =>
+    new CachedSource(source, services.cache, {
+      maxTtlSeconds: settings.cacheMaxTtlSeconds,
+      negativeTtlSeconds: settings.cacheNegativeTtlSeconds,
+    });
+  const note = services.note ?? (() => {});
+
+  const sources: CertificateSource[] = [];
+  for (const name of settings.partnerSources) {
+    if (name === 'directory' && settings.partnerCerts) {
+      sources.push(await StaticCertificateDirectory.load(settings.partnerCerts));
+    } else if (name === 'ldap' && settings.ldapUrls.length > 0) {
+      const ldap = new LdapCertificateSource(settings.ldapUrls, {
+        timeoutMs,
+        connectTimeoutMs: timeoutMs,
+        validator,
+        onNote: (n) =>
+          note(n.message, { source: 'ldap', directory: n.directory, domain: n.domain }),
+      });
+      sources.push(cached(ldap));
+    } else if (name === 'smimea') {
+      const server = settings.dnsResolver ?? (await systemResolver());
+      if (!server) {
+        note(
+          'SMIMEA look-ups disabled: DOMSEC_DNS_RESOLVER unset and no nameserver in /etc/resolv.conf',
+          {
+            source: 'smimea',
+          },
+        );
+        continue;
+      }
+      const dns = new DnsClient({ server, timeoutMs: Math.min(timeoutMs, 2000), attempts: 2 });
+      const smimea = new SmimeaCertificateSource(dns, validator, {
+        requireDnssec: settings.smimeaRequireDnssec,
+        onSkip: (domain, reason) => note(reason, { source: 'smimea', domain }),
+      });
+      sources.push(cached(smimea));
+    } else if (name === 'harvested' && services.harvested) {
+      sources.push(services.harvested);
+    }
+  }
+  return {
+    partners: new PartnerCertificates(sources, services.observeLookup),
+    anchors,
+    intermediates,
+    validator,
+    revocation,
+    crls,
+    sources,
   };
 }
 
