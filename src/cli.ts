@@ -4,6 +4,7 @@
  * Only this file (with config.ts) touches process.env and process.exit.
  */
 
+import { certsCommand } from './commands/certs.js';
 import { keygenCommand } from './commands/keygen.js';
 import { readStdin, transformCommand } from './commands/transform.js';
 import { UsageError } from './commands/usage.js';
@@ -21,6 +22,11 @@ commands:
                  a domain CA plus domain signing and encryption certificates (dev and test)
   transform --direction outbound|inbound [--from ADDR] [--to ADDR ...]
                  the milter's transform on one message: stdin to stdout, report (JSON) on stderr
+  certs list [--json]            our identities, partner directory, cached partner answers
+  certs lookup DOMAIN [--json]   ask every partner source now (past the cache), validate the result;
+                                 exit 0 found, 2 not found, 75 a source failed temporarily
+  certs import FILE [--domain D] a partner certificate into the shared cache (needs DOMSEC_REDIS_URL)
+  certs purge DOMAIN | --all     forget cached partner answers (and, with --all, revocation answers)
   help           this text
 `;
 
@@ -90,6 +96,14 @@ async function main(argv: string[]): Promise<void> {
         stdin: readStdin,
         stdout: (b) => process.stdout.write(b),
         stderr: (t) => process.stderr.write(t),
+      });
+      process.exitCode = code;
+      return;
+    }
+    case 'certs': {
+      const code = await certsCommand(rest, configOrExit(), {
+        out: (line) => process.stdout.write(`${line}\n`),
+        warn: (line) => process.stderr.write(`domsec-milter: ${line}\n`),
       });
       process.exitCode = code;
       return;

@@ -6,9 +6,7 @@
 
 import { MilterServer } from '../protocol/index.js';
 import { formatListenSpec } from '../protocol/listen.js';
-import type { Cache } from './cache/cache.js';
-import { MemoryCache } from './cache/memory.js';
-import { RedisCache } from './cache/redis.js';
+import { createCache } from './cache/setup.js';
 import type { Config } from './config.js';
 import { gatewayApplication } from './gateway/application.js';
 import { parseNetworks } from './gateway/direction.js';
@@ -82,17 +80,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const expiryTimer = watchExpiry(identities, metrics, log);
   const observe = (cache: 'memory' | 'redis', result: 'hit' | 'miss' | 'error') =>
     metrics.cacheRequests.inc({ cache, result });
-  const memory = new MemoryCache(100_000, observe);
-  const cache: Cache = config.redisUrl
-    ? new RedisCache({
-        url: config.redisUrl,
-        prefix: 'domsec:',
-        fallback: memory,
-        observe,
-        onState: (up) => metrics.redisUp.set(up ? 1 : 0),
-        warn: (message, detail) => log.warn(detail, message),
-      })
-    : memory;
+  const cache = createCache(config, {
+    observe,
+    onRedisState: (up) => metrics.redisUp.set(up ? 1 : 0),
+    warn: (message, detail) => log.warn(detail, message),
+  });
   const harvested = new HarvestedCertificates(cache);
   const pki = await loadPki(config, {
     cache,

@@ -27,7 +27,8 @@ export class CachedSource implements CertificateSource {
   readonly name: string;
 
   constructor(
-    private readonly inner: CertificateSource,
+    /** The source itself, for asking past the cache (`certs lookup`). */
+    readonly inner: CertificateSource,
     private readonly cache: Cache,
     private readonly opts: CachedSourceOptions,
   ) {

@@ -16,9 +16,13 @@ import { domainMatch, encryptionProblem } from './static-directory.js';
 interface Stored {
   readonly der: string;
   readonly capabilities: readonly string[];
+  /** Put there by an administrator (`certs import`) rather than learnt from mail. */
+  readonly imported?: boolean;
 }
 
-const key = (domain: string) => `harvest:${domain}`;
+/** Cache key of a domain's harvested (or imported) certificate. */
+export const harvestCacheKey = (domain: string) => `harvest:${domain}`;
+const key = harvestCacheKey;
 
 export class HarvestedCertificates implements CertificateSource {
   readonly name = 'harvested';
@@ -40,7 +44,12 @@ export class HarvestedCertificates implements CertificateSource {
       return { status: 'not-found' };
     }
     if (encryptionProblem(certificate, at)) return { status: 'not-found' };
-    return { status: 'found', certificate, source: this.name, capabilities: stored.capabilities };
+    return {
+      status: 'found',
+      certificate,
+      source: stored.imported ? 'imported' : this.name,
+      capabilities: stored.capabilities,
+    };
   }
 
   async store(
@@ -54,6 +63,23 @@ export class HarvestedCertificates implements CertificateSource {
       Math.floor((certificate.notAfter.getTime() - at.getTime()) / 1000),
     );
     const value: Stored = { der: certificate.der.toString('base64'), capabilities };
+    await this.cache.set(key(domain), JSON.stringify(value), ttl);
+  }
+
+  /** An administrator's choice: kept until the certificate expires, whatever the harvest cap. */
+  async import(
+    domain: string,
+    certificate: CertificateInfo,
+    capabilities: readonly string[],
+    at: Date,
+  ): Promise<void> {
+    const ttl = Math.floor((certificate.notAfter.getTime() - at.getTime()) / 1000);
+    if (ttl <= 0) throw new Error('the certificate has expired');
+    const value: Stored = {
+      der: certificate.der.toString('base64'),
+      capabilities,
+      imported: true,
+    };
     await this.cache.set(key(domain), JSON.stringify(value), ttl);
   }
 }

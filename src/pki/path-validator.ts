@@ -9,7 +9,7 @@
  */
 
 import * as pkijs from 'pkijs';
-import type { CertificateInfo } from '../cms/certificate.js';
+import { type CertificateInfo, describeName } from '../cms/certificate.js';
 import type { CertificateValidator, ChainVerdict } from '../cms/verify.js';
 import { DEFAULT_PATH_LIMITS, findPaths, type PathSearchLimits } from './path-builder.js';
 import type { RevocationChecker, RevocationStatus } from './revocation/checker.js';
@@ -25,7 +25,7 @@ export interface PathValidatorOptions {
   readonly limits?: PathSearchLimits;
 }
 
-const subjectOf = (c: CertificateInfo) => c.x509.subject.replace(/\n/g, ', ');
+const subjectOf = (c: CertificateInfo) => describeName(c, 'subject');
 
 function validityProblem(c: CertificateInfo, at: Date): string | undefined {
   if (at < c.notBefore) return `${subjectOf(c)}: not valid before ${c.notBefore.toISOString()}`;

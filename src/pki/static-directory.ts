@@ -87,6 +87,11 @@ export class StaticCertificateDirectory implements CertificateSource {
     return this.certificates.length;
   }
 
+  /** Every certificate in the directory, for `certs list`. */
+  get all(): readonly CertificateInfo[] {
+    return this.certificates;
+  }
+
   async lookup(domain: string, at: Date = new Date()): Promise<LookupResult> {
     const certificate = this.best(domain, at);
     return certificate

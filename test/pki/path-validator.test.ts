@@ -98,7 +98,7 @@ describe('hierarchies', () => {
     const v = new PathValidator({ anchors: [cert(rootA.certPem)] });
     const r = await v.validate(cert(old.certPem), [cert(issuingA.certPem)], now());
     assert.equal(r.trusted, false);
-    assert.match(r.reason ?? '', /CN=old leaf: expired on/);
+    assert.match(r.reason ?? '', /CN=old leaf, O=domsec test: expired on/);
   });
 
   it('a leaf certificate used as an issuer is refused (not a CA)', async () => {
@@ -177,7 +177,7 @@ describe('bridge CA (SSM section 9)', () => {
     });
     const r = await v.validate(cert(leafB.certPem), [], now());
     assert.equal(r.trusted, false);
-    assert.match(r.reason ?? '', /CN=Bridge CA: expired on/);
+    assert.match(r.reason ?? '', /CN=Bridge CA, O=domsec test: expired on/);
   });
 
   it('without the cross-certificates there is no path', async () => {
