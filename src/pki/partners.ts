@@ -25,10 +25,21 @@ export interface CertificateSource {
 
 export type LookupObserver = (source: string, result: LookupResult['status']) => void;
 
+/**
+ * A last check of a certificate a source found, at the time of use (its
+ * revocation status may have changed since it was cached): undefined to use
+ * it, or why not. `temporary` makes the whole look-up a temporary failure.
+ */
+export type CertificateVetting = (
+  found: Extract<LookupResult, { status: 'found' }>,
+  at: Date,
+) => Promise<{ readonly reason: string; readonly temporary: boolean } | undefined>;
+
 export class PartnerCertificates {
   constructor(
     private readonly sources: readonly CertificateSource[],
     private readonly observe: LookupObserver = () => {},
+    private readonly vet?: CertificateVetting,
   ) {}
 
   async lookup(domain: string, at: Date = new Date()): Promise<LookupResult> {
@@ -42,6 +53,14 @@ export class PartnerCertificates {
           status: 'temporary-failure',
           reason: `${source.name}: ${err instanceof Error ? err.message : String(err)}`,
         };
+      }
+      if (r.status === 'found' && this.vet) {
+        const refusal = await this.vet(r, at);
+        if (refusal) {
+          r = refusal.temporary
+            ? { status: 'temporary-failure', reason: `${source.name}: ${refusal.reason}` }
+            : { status: 'not-found' };
+        }
       }
       this.observe(source.name, r.status);
       if (r.status === 'found') return r;

@@ -15,7 +15,12 @@ import type { HarvestedCertificates } from './harvest.js';
 import { httpFetch } from './http-fetch.js';
 import type { DomainIdentity } from './identities.js';
 import { LdapCertificateSource } from './ldap-source.js';
-import { type CertificateSource, type LookupObserver, PartnerCertificates } from './partners.js';
+import {
+  type CertificateSource,
+  type CertificateVetting,
+  type LookupObserver,
+  PartnerCertificates,
+} from './partners.js';
 import { PathValidator } from './path-validator.js';
 import { RevocationChecker, type RevocationObserver } from './revocation/checker.js';
 import { CrlStore } from './revocation/crl-store.js';
@@ -59,6 +64,20 @@ export interface Pki {
 }
 
 const CRL_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Certificates from LDAP, DNS or harvested mail are used only while they
+ * validate, revocation included, at the time of use. The static directory is
+ * the administrator's explicit choice and is taken as it is.
+ */
+function vetting(validator: PathValidator): CertificateVetting {
+  return async (found, at) => {
+    if (found.source === 'directory' || found.source === 'imported') return undefined;
+    const verdict = await validator.validate(found.certificate, [], at);
+    if (verdict.trusted) return undefined;
+    return { reason: verdict.reason ?? 'not trusted', temporary: verdict.temporary === true };
+  };
+}
 
 export async function loadPki(settings: PkiSettings, services: PkiServices): Promise<Pki> {
   const anchors = settings.trustAnchors ? await loadPemCertificates(settings.trustAnchors) : [];
@@ -128,7 +147,7 @@ export async function loadPki(settings: PkiSettings, services: PkiServices): Pro
     }
   }
   return {
-    partners: new PartnerCertificates(sources, services.observeLookup),
+    partners: new PartnerCertificates(sources, services.observeLookup, vetting(validator)),
     anchors,
     intermediates,
     validator,
