@@ -117,6 +117,25 @@ export class RedisCache implements Cache {
     return this.up;
   }
 
+  /**
+   * Waits until Redis answers, at most `timeoutMs`. A one-shot command (the
+   * `certs` CLI) must act on the shared cache, not on the memory fallback
+   * that serves while the first connection is still being made.
+   */
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.up) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (up: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(up);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(this.up), timeoutMs);
+      this.client.on('ready', onReady);
+    });
+  }
+
   private setUp(up: boolean, err?: Error): void {
     if (up === this.up && !(err && !this.warned)) return;
     this.up = up;

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Cache } from '../cache/cache.js';
+import { RedisCache } from '../cache/redis.js';
 import { createCache } from '../cache/setup.js';
 import {
   type CertificateInfo,
@@ -36,6 +37,8 @@ export interface CertsIo {
 /** Exit codes: 0 found/done, 2 not found, 75 (EX_TEMPFAIL) a source failed temporarily. */
 export const EXIT_NOT_FOUND = 2;
 export const EXIT_TEMPFAIL = 75;
+
+const REDIS_WAIT_MS = 5000;
 
 const DOMAIN =
   /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
@@ -67,6 +70,10 @@ interface Context {
 
 async function open(config: Config, io: CertsIo): Promise<Context> {
   const cache = createCache(config, { warn: (m) => io.warn(m) });
+  if (cache instanceof RedisCache && !(await cache.ready(REDIS_WAIT_MS))) {
+    await cache.close();
+    throw new UsageError(`Redis (DOMSEC_REDIS_URL) did not answer within ${REDIS_WAIT_MS} ms`);
+  }
   const harvested = new HarvestedCertificates(cache);
   const pki = await loadPki(config, { cache, harvested });
   return { config, cache, pki, harvested };

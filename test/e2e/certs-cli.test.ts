@@ -162,6 +162,13 @@ describe('certs import, list and purge through the shared Redis cache', () => {
     assert.match(r.stderr, /needs DOMSEC_REDIS_URL/);
   });
 
+  it('Redis configured but down: the command says so instead of using a private cache', async () => {
+    const down = `redis://127.0.0.1:${await freePort()}`;
+    const r = await runCli(['certs', 'purge', '--all'], { ...env, DOMSEC_REDIS_URL: down });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Redis \(DOMSEC_REDIS_URL\) did not answer/);
+  });
+
   it('import of a file without a usable encryption certificate is refused', async () => {
     await writeFile(join(dir, 'signing.pem'), net.signing.certificate.x509.toString());
     const r = await runCli(['certs', 'import', join(dir, 'signing.pem')], env);
