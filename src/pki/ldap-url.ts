@@ -28,8 +28,23 @@ export function splitLdapUrls(value: string): string[] {
   return value.split(/\s+/).filter((u) => u !== '');
 }
 
-export function parseLdapUrl(text: string): LdapDirectoryAddress {
-  const refuse = (why: string) => new LdapConfigError(`LDAP URL ${JSON.stringify(text)}: ${why}`);
+/** An RFC 4516 URL taken apart; the query (attributes?scope?filter?extensions) still %-encoded. */
+export interface LdapUrlParts {
+  readonly server: string;
+  readonly secure: boolean;
+  /** The DN, %-decoded. */
+  readonly dn: string;
+  /** What follows the first '?', undefined without one. */
+  readonly query: string | undefined;
+  readonly hasFragment: boolean;
+}
+
+/**
+ * Scheme, host, port and DN of an LDAP URL, refusing (through `refuse`) what
+ * no use of an LDAP URL here accepts: other schemes, credentials, no host.
+ * The query is left for the caller to judge.
+ */
+export function ldapUrlParts(text: string, refuse: (why: string) => Error): LdapUrlParts {
   let url: URL;
   try {
     url = new URL(text);
@@ -40,19 +55,34 @@ export function parseLdapUrl(text: string): LdapDirectoryAddress {
     throw refuse('the scheme must be ldap or ldaps');
   if (url.username !== '' || url.password !== '')
     throw refuse('credentials do not belong in the URL (give a bind DN and password apart)');
-  if (url.hostname === '') throw refuse('a host is required');
-  if (url.search !== '' || url.hash !== '' || text.includes('?'))
+  if (url.hostname === '')
+    throw refuse('a host is required (there is no default server for ldap:///)');
+  const at = text.indexOf('?');
+  const query = at < 0 ? undefined : text.slice(at + 1).replace(/#.*$/s, '');
+  let dn: string;
+  try {
+    dn = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    throw refuse('the DN is not correctly %-encoded');
+  }
+  if (/[\u0000-\u001f\u007f]/.test(dn)) throw refuse('control characters in the DN');
+  const secure = url.protocol === 'ldaps:';
+  const port = url.port === '' ? (secure ? 636 : 389) : Number(url.port);
+  return {
+    server: `${url.protocol}//${url.hostname}:${port}`,
+    secure,
+    dn,
+    query,
+    hasFragment: url.hash !== '' || text.includes('#'),
+  };
+}
+
+export function parseLdapUrl(text: string): LdapDirectoryAddress {
+  const refuse = (why: string) => new LdapConfigError(`LDAP URL ${JSON.stringify(text)}: ${why}`);
+  const parts = ldapUrlParts(text, refuse);
+  if (parts.query !== undefined || parts.hasFragment)
     throw refuse(
       'attributes, scope, filter and extensions are chosen by the lookup; give host and base DN only',
     );
-  let baseDn: string;
-  try {
-    baseDn = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  } catch {
-    throw refuse('the base DN is not correctly %-encoded');
-  }
-  if (/[\u0000-\u001f\u007f]/.test(baseDn)) throw refuse('control characters in the base DN');
-  const secure = url.protocol === 'ldaps:';
-  const port = url.port === '' ? (secure ? 636 : 389) : Number(url.port);
-  return { url: text, server: `${url.protocol}//${url.hostname}:${port}`, baseDn, secure };
+  return { url: text, server: parts.server, baseDn: parts.dn, secure: parts.secure };
 }

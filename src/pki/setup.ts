@@ -9,6 +9,7 @@ import type { Cache } from '../cache/cache.js';
 import type { CertificateInfo } from '../cms/certificate.js';
 import type { Config } from '../config.js';
 import { CachedSource } from './cached-source.js';
+import { crlFetcher } from './crl-fetch.js';
 import { DnsClient } from './dns-client.js';
 import { systemResolver } from './dns-server-address.js';
 import type { HarvestedCertificates } from './harvest.js';
@@ -86,7 +87,7 @@ export async function loadPki(settings: PkiSettings, services: PkiServices): Pro
     : [];
   const timeoutMs = settings.lookupTimeoutMs;
   const crls = new CrlStore({
-    fetch: (url) => httpFetch(url, { timeoutMs, maxBytes: CRL_MAX_BYTES }),
+    fetch: crlFetcher({ timeoutMs, maxBytes: CRL_MAX_BYTES }),
     maxAgeMs: settings.cacheMaxTtlSeconds * 1000,
   });
   const revocation = new RevocationChecker({

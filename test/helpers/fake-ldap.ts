@@ -22,7 +22,9 @@ function tlv(tag: number, ...parts: Buffer[]): Buffer {
         ? Buffer.from([0x81, n])
         : n < 0x10000
           ? Buffer.from([0x82, n >> 8, n & 0xff])
-          : Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+          : n < 0x1000000
+            ? Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff])
+            : Buffer.from([0x84, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
   return Buffer.concat([Buffer.from([tag]), length, body]);
 }
 

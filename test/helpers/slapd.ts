@@ -27,6 +27,8 @@ export interface SlapdOptions {
   readonly tls?: boolean;
   /** Refuse anonymous operations; this DN (the rootdn) and password may bind. */
   readonly requireBind?: { readonly dn: string; readonly password: string };
+  /** A DN (the rootdn) and password that may bind and write; anonymous reads stay allowed. */
+  readonly manager?: { readonly dn: string; readonly password: string };
 }
 
 export interface TestSlapd {
@@ -85,9 +87,8 @@ function config(dir: string, suffix: string, opts: SlapdOptions): string {
   }
   if (opts.requireBind) lines.push('disallow bind_anon', 'require authc');
   lines.push('database mdb', `suffix "${suffix}"`, `directory ${join(dir, 'db')}`);
-  if (opts.requireBind) {
-    lines.push(`rootdn "${opts.requireBind.dn}"`, `rootpw ${opts.requireBind.password}`);
-  }
+  const root = opts.requireBind ?? opts.manager;
+  if (root) lines.push(`rootdn "${root.dn}"`, `rootpw ${root.password}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -53,7 +53,15 @@ export class CrlStore {
   }
 
   private async load(url: string): Promise<ParsedCrl> {
-    const crl = parseCrl(await this.opts.fetch(url));
+    const body = await this.opts.fetch(url);
+    let crl: ParsedCrl;
+    try {
+      crl = parseCrl(body);
+    } catch (err) {
+      // The parser speaks of DER offsets; say first that what came was no usable CRL.
+      const why = err instanceof Error ? err.message : String(err);
+      throw new Error(`not a usable CRL (${body.length} bytes): ${why}`);
+    }
     const now = this.now();
     const until = crl.nextUpdate ? crl.nextUpdate.getTime() : now + this.opts.maxAgeMs;
     this.held.set(url, { crl, expires: Math.min(until, now + this.opts.maxAgeMs) });
