@@ -5,6 +5,7 @@
 
 import { hostname } from 'node:os';
 import type { ListenSpec } from '../protocol/listen.js';
+import { POLICY_VARIABLES } from './config-policy.js';
 import {
   dnsServer,
   domains,
@@ -19,6 +20,7 @@ import {
   seconds,
 } from './config-values.js';
 import type { RevocationMethod } from './pki/revocation/checker.js';
+import { ACTIONS, type Action } from './policy/actions.js';
 
 export type PartnerSourceName = 'directory' | 'ldap' | 'smimea' | 'harvested';
 
@@ -56,7 +58,17 @@ export interface Config {
   readonly outboundSign: 'always' | 'never';
   readonly outboundEncrypt: 'opportunistic' | 'required' | 'never';
   readonly encryptRequiredDomains: readonly string[];
-  readonly onError: 'tempfail' | 'reject' | 'accept';
+  readonly onError: Action;
+  readonly onNoCertificate: Action | undefined;
+  readonly onRevocationUnknown: Action | undefined;
+  readonly onRevoked: Action | undefined;
+  readonly onDecryptFailure: Action | undefined;
+  readonly onBadSignature: Action | undefined;
+  readonly onUnprotected: Action | undefined;
+  readonly onInternalError: Action | undefined;
+  readonly inboundRequireSigned: readonly string[];
+  readonly inboundRequireEncrypted: readonly string[];
+  readonly adminAddress: string | undefined;
   readonly authservId: string;
   readonly mode: 'gateway' | 'pass-through';
   readonly redisUrl: string | undefined;
@@ -86,10 +98,9 @@ interface VariableSpec<K extends keyof Config> {
   parse(raw: string): Config[K] | { readonly expected: string };
 }
 
-type AnyVariable = { [K in Exclude<keyof Config, 'keysDirExplicit'>]: VariableSpec<K> }[Exclude<
-  keyof Config,
-  'keysDirExplicit'
->];
+export type AnyVariable = {
+  [K in Exclude<keyof Config, 'keysDirExplicit'>]: VariableSpec<K>;
+}[Exclude<keyof Config, 'keysDirExplicit'>];
 
 export const VARIABLES: readonly AnyVariable[] = [
   {
@@ -252,9 +263,11 @@ export const VARIABLES: readonly AnyVariable[] = [
     name: 'DOMSEC_ON_ERROR',
     key: 'onError',
     default: 'tempfail',
-    description: 'when policy cannot be met: `tempfail` | `reject` | `accept`',
-    parse: oneOf(['tempfail', 'reject', 'accept'] as const),
+    description:
+      'when policy cannot be met: `tempfail` | `reject` | `accept` | `quarantine` (held by the MTA) | `redirect` (to DOMSEC_ADMIN_ADDRESS); the default of every DOMSEC_ON_* below',
+    parse: oneOf(ACTIONS),
   },
+  ...POLICY_VARIABLES,
   {
     name: 'DOMSEC_AUTHSERV_ID',
     key: 'authservId',
@@ -322,7 +335,21 @@ export function loadConfig(env: Environment): Config {
     out[v.key] = parsed;
   }
   out['keysDirExplicit'] = (env['DOMSEC_KEYS_DIR'] ?? '') !== '';
-  return out as unknown as Config;
+  const config = out as unknown as Config;
+  if (!config.adminAddress) {
+    const redirecting = VARIABLES.find(
+      (v) =>
+        (v.name === 'DOMSEC_ON_ERROR' || v.name.startsWith('DOMSEC_ON_')) &&
+        out[v.key] === 'redirect',
+    );
+    if (redirecting)
+      throw new ConfigError(
+        'DOMSEC_ADMIN_ADDRESS',
+        '',
+        `an address, since ${redirecting.name}=redirect`,
+      );
+  }
+  return config;
 }
 
 /** The effective configuration as `NAME=value` lines, secrets redacted. */

@@ -18,6 +18,7 @@ import { loadOrCreateIdentities } from './pki/dev-identity.js';
 import { HarvestedCertificates } from './pki/harvest.js';
 import type { DomainIdentity } from './pki/identities.js';
 import { loadPki } from './pki/setup.js';
+import { failurePolicyFrom } from './policy/actions.js';
 
 export interface RunningService {
   readonly milter: MilterServer;
@@ -120,7 +121,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
           pki,
           harvested,
           authservId: config.authservId,
-          onError: config.onError,
+          failures: failurePolicyFrom(config),
+          requirements: {
+            signed: new Set(config.inboundRequireSigned),
+            encrypted: new Set(config.inboundRequireEncrypted),
+          },
+          adminAddress: config.adminAddress,
           log,
           onMessage: (m) => {
             metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });

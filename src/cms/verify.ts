@@ -28,6 +28,8 @@ export interface ChainVerdict {
   readonly notes?: readonly string[];
   /** Not trusted for now: a retry may succeed (e.g. revocation responders down, hard-fail). */
   readonly temporary?: boolean;
+  /** Not trusted because a certificate on the path is revoked. */
+  readonly revoked?: boolean;
 }
 
 /** Decides whether a signer certificate chains to something we trust. */

@@ -20,11 +20,15 @@ import { headerValue, splitMessage } from '../mime/index.js';
 import { type HarvestedCertificates, harvest } from '../pki/harvest.js';
 import type { DomainIdentity } from '../pki/identities.js';
 import { allDecryptionKeys, type Pki } from '../pki/setup.js';
+import { actionFor, type FailurePolicy } from '../policy/actions.js';
+import { inboundFailure } from '../policy/inbound-failure.js';
+import { type InboundRequirements, isRequired } from '../policy/requirements.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
 import type { TransformReport, TransformResult } from '../smime/types.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
+import { divert, type Failure, refusal } from './failure-actions.js';
 import { type Field, headerEdits } from './header-edits.js';
 import { assembleReceived, type ReceivedHeader } from './message.js';
 import { encryptionRequired, type OutboundPolicy, planOutbound } from './outbound-plan.js';
@@ -49,18 +53,14 @@ export interface GatewayDeps {
   readonly identities: ReadonlyMap<string, DomainIdentity>;
   readonly pki: Pki;
   readonly authservId: string;
-  readonly onError: 'tempfail' | 'reject' | 'accept';
+  /** The action per failure kind, DOMSEC_ON_ERROR as the fallback. */
+  readonly failures: FailurePolicy;
+  readonly requirements: InboundRequirements;
+  readonly adminAddress: string | undefined;
   readonly log: GatewayLogger;
   readonly onMessage?: (o: MessageOutcome) => void;
   /** Where certificates harvested from verified inbound mail go. */
   readonly harvested?: HarvestedCertificates;
-}
-
-function failureDecision(onError: GatewayDeps['onError'], text: string): Decision {
-  if (onError === 'accept') return Decisions.accept;
-  return onError === 'reject'
-    ? replyCode(550, '5.7.1', text.slice(0, 200))
-    : replyCode(451, '4.7.1', text.slice(0, 200));
 }
 
 function fieldsOf(message: Buffer): Field[] {
@@ -213,11 +213,15 @@ class Transaction implements TransactionHandler {
         { queue: this.tx.macro('i'), code: plan.code, reason: plan.message },
         'outbound policy cannot be met',
       );
-      return done(plan.code, 'failed', failureDecision(d.onError, plan.message));
+      // A look-up that failed for now can only wait: nothing else would be right.
+      if (plan.code === 'lookup-failed')
+        return done(plan.code, 'failed', replyCode(451, '4.7.1', plan.message.slice(0, 200)));
+      const kind = plan.code === 'no-certificate' ? 'no-certificate' : 'internal-error';
+      return this.fail(eom, { kind, reason: plan.message }, done);
     }
     if (plan.kind === 'pass') return done('none', 'ok', Decisions.accept);
     const r = await transformOutbound(message, plan.context);
-    if (!r.ok) return done(r.error.code, 'failed', failureDecision(d.onError, r.error.message));
+    if (!r.ok) return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done);
     await applyChanges(eom, message, r.message, original);
     const action = plan.context.options.encrypt
       ? plan.context.options.sign
@@ -244,13 +248,26 @@ class Transaction implements TransactionHandler {
       validator: d.pki.validator,
     });
     const verdict = verdictOf(r.report, r.ok ? undefined : r.error);
-    if (!r.ok && verdict.result === 'temperror')
-      return done(
-        r.error.code,
-        'failed',
-        failureDecision(d.onError, r.error.message),
-        verdict.result,
-      );
+    const senderDomain = domainOf(this.sender) ?? '';
+    const failure = inboundFailure(
+      message,
+      r.report,
+      r.ok ? undefined : r.error,
+      verdict,
+      d.requirements,
+      senderDomain,
+    );
+    const policyAction = failure
+      ? actionFor(d.failures, failure.kind, isRequired(d.requirements, senderDomain))
+      : 'accept';
+    if (failure) {
+      const refused = refusal(policyAction, failure);
+      if (refused) {
+        this.logFailure(failure, policyAction);
+        return done(policyAction, 'failed', refused, verdict.result);
+      }
+    }
+    // Delivered: decrypted and verified when that worked, as it came otherwise.
     if (!r.ok) r = { ok: true, message, report: r.report };
     const withoutSpoofed = spoofed.length === 0 ? r.message : dropFields(r.message, spoofed);
     await applyChanges(eom, message, withoutSpoofed, original);
@@ -260,8 +277,35 @@ class Transaction implements TransactionHandler {
       authenticationResults(d.authservId, verdict),
     );
     if (verdict.result === 'pass' && d.harvested) await this.harvestFrom(r.report);
+    if (failure && policyAction !== 'accept') {
+      this.logFailure(failure, policyAction);
+      const decision = await divert(eom, policyAction, failure, this.recipients, d.adminAddress);
+      return done(policyAction, 'failed', decision, verdict.result);
+    }
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
     return done(action, 'ok', Decisions.accept, verdict.result);
+  }
+
+  /** Outbound failures: refused, or delivered unchanged (accept, quarantine, redirect). */
+  private async fail(eom: EndOfMessage, failure: Failure, done: Done): Promise<Decision> {
+    const d = this.deps;
+    const action = actionFor(d.failures, failure.kind, false);
+    this.logFailure(failure, action);
+    const refused = refusal(action, failure);
+    if (refused) return done(action, 'failed', refused);
+    if (action === 'accept') return done(failure.kind, 'failed', Decisions.accept);
+    return done(
+      action,
+      'failed',
+      await divert(eom, action, failure, this.recipients, d.adminAddress),
+    );
+  }
+
+  private logFailure(failure: Failure, action: string): void {
+    this.deps.log.warn(
+      { queue: this.tx.macro('i'), failure: failure.kind, reason: failure.reason, action },
+      'policy action',
+    );
   }
 
   /** Keeps the sender domain's encryption certificate for our outbound mail to it. */
@@ -310,7 +354,7 @@ function dropFields(message: Buffer, fields: readonly Field[]): Buffer {
 export function gatewayApplication(deps: GatewayDeps): MilterApplication {
   return {
     capabilities: {
-      actions: ['ADDHDRS', 'CHGHDRS', 'CHGBODY'],
+      actions: ['ADDHDRS', 'CHGHDRS', 'CHGBODY', 'ADDRCPT', 'DELRCPT', 'QUARANTINE'],
       events: ['connect', 'mail', 'rcpt', 'header', 'body'],
       noReply: ['connect', 'mail', 'header', 'body'],
       macros: { mail: ['auth_authen', 'i'], eom: ['i'] },

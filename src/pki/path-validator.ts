@@ -117,7 +117,8 @@ export class PathValidator implements CertificateValidator {
       const status = await checker.check(path[i]!, path[i + 1]!, at);
       const text = describeRevocation(path[i]!, status);
       notes.push(text);
-      if (status.status === 'revoked') return { trusted: false, reason: text, path, notes };
+      if (status.status === 'revoked')
+        return { trusted: false, reason: text, path, notes, revoked: true };
       if (status.status !== 'good') {
         doubt ??= text;
         if (status.status === 'unavailable') temporary = true;

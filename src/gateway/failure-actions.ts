@@ -1,0 +1,56 @@
+/**
+ * Carrying out a failure action at end of message. `reject` and `tempfail`
+ * answer the MTA and change nothing; the others deliver what can be
+ * delivered (with its Authentication-Results), and `quarantine` asks the MTA
+ * to hold it (Postfix: the hold queue), `redirect` replaces the recipients by
+ * the administrator's address and says why in X-Domsec-Refused.
+ */
+
+import { type Decision, Decisions, type EndOfMessage, replyCode } from '../../protocol/index.js';
+import type { Action, FailureKind } from '../policy/actions.js';
+
+export const REFUSED_HEADER = 'X-Domsec-Refused';
+
+export interface Failure {
+  readonly kind: FailureKind;
+  readonly reason: string;
+}
+
+/** One line, printable ASCII, short: for SMTP replies and header values. */
+function tidy(text: string, max: number): string {
+  return text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .trim()
+    .slice(0, max);
+}
+
+/** The MTA's answer for actions that refuse the message outright, else undefined. */
+export function refusal(action: Action, failure: Failure): Decision | undefined {
+  const text = tidy(`${failure.kind}: ${failure.reason}`, 200);
+  if (action === 'reject') return replyCode(550, '5.7.1', text);
+  if (action === 'tempfail') return replyCode(451, '4.7.1', text);
+  return undefined;
+}
+
+/**
+ * After the message's own edits: the extra steps of quarantine and redirect.
+ * `recipients` are the envelope recipients as the MTA gave them.
+ */
+export async function divert(
+  eom: EndOfMessage,
+  action: Action,
+  failure: Failure,
+  recipients: readonly string[],
+  adminAddress: string | undefined,
+): Promise<Decision> {
+  const text = tidy(`${failure.kind}: ${failure.reason}`, 900);
+  if (action === 'quarantine') {
+    await eom.quarantine(tidy(`domsec ${text}`, 200));
+  } else if (action === 'redirect') {
+    if (!adminAddress) throw new Error('redirect without DOMSEC_ADMIN_ADDRESS'); // refused by the config
+    await eom.addHeader(REFUSED_HEADER, ` ${text}`);
+    for (const r of recipients) await eom.deleteRecipient(r);
+    await eom.addRecipient(`<${adminAddress}>`);
+  }
+  return Decisions.accept;
+}

@@ -1,0 +1,70 @@
+/**
+ * What to do when a message cannot be handled as policy demands, per kind of
+ * failure (OpenDKIM's On-* settings for S/MIME). Every kind falls back to
+ * DOMSEC_ON_ERROR, except the verdict kinds (bad signature, revoked signer):
+ * a verdict is recorded in Authentication-Results and the mail delivered,
+ * unless the sender's domain is one we require signed mail from, or the
+ * administrator chose an action for that kind explicitly.
+ */
+
+export const FAILURE_KINDS = [
+  'no-certificate',
+  'revocation-unknown',
+  'revoked',
+  'decrypt-failure',
+  'bad-signature',
+  'unprotected',
+  'internal-error',
+] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
+
+export const ACTIONS = ['accept', 'reject', 'tempfail', 'quarantine', 'redirect'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** The configured action per kind; undefined: not set explicitly. */
+export type ActionSettings = Readonly<Record<FailureKind, Action | undefined>>;
+
+const VERDICT_KINDS: ReadonlySet<FailureKind> = new Set(['bad-signature', 'revoked']);
+
+export interface FailurePolicy {
+  readonly onError: Action;
+  readonly actions: ActionSettings;
+}
+
+/** The action for a failure; `required` when the sender's domain is under an inbound requirement. */
+export function actionFor(policy: FailurePolicy, kind: FailureKind, required: boolean): Action {
+  const explicit = policy.actions[kind];
+  if (explicit) return explicit;
+  if (VERDICT_KINDS.has(kind) && !required) return 'accept';
+  return policy.onError;
+}
+
+/** The environment variable of a kind: DOMSEC_ON_BAD_SIGNATURE for 'bad-signature'. */
+export const actionVariable = (kind: FailureKind) =>
+  `DOMSEC_ON_${kind.toUpperCase().replace(/-/g, '_')}`;
+
+export interface ActionConfig {
+  readonly onError: Action;
+  readonly onNoCertificate: Action | undefined;
+  readonly onRevocationUnknown: Action | undefined;
+  readonly onRevoked: Action | undefined;
+  readonly onDecryptFailure: Action | undefined;
+  readonly onBadSignature: Action | undefined;
+  readonly onUnprotected: Action | undefined;
+  readonly onInternalError: Action | undefined;
+}
+
+export function failurePolicyFrom(c: ActionConfig): FailurePolicy {
+  return {
+    onError: c.onError,
+    actions: {
+      'no-certificate': c.onNoCertificate,
+      'revocation-unknown': c.onRevocationUnknown,
+      revoked: c.onRevoked,
+      'decrypt-failure': c.onDecryptFailure,
+      'bad-signature': c.onBadSignature,
+      unprotected: c.onUnprotected,
+      'internal-error': c.onInternalError,
+    },
+  };
+}
