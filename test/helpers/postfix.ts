@@ -43,6 +43,8 @@ export interface PostfixInstance {
   logFile: string;
   sendmail(from: string, to: string[], data: Buffer | string): Promise<void>;
   queueIds(): Promise<string[]>;
+  /** Queue id and queue name (active, deferred, hold, ...) of every queued message. */
+  queueEntries(): Promise<{ id: string; queue: string }[]>;
   flush(): Promise<void>;
   log(): Promise<string>;
   reload(): Promise<void>;
@@ -335,6 +337,14 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
         .split('\n')
         .filter((l) => l.trim() !== '')
         .map((l) => (JSON.parse(l) as { queue_id: string }).queue_id);
+    },
+    async queueEntries() {
+      const out = await run(POSTQUEUE, ['-c', configDir, '-j']);
+      return out
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as { queue_id: string; queue_name: string })
+        .map((e) => ({ id: e.queue_id, queue: e.queue_name }));
     },
     flush: () => done(run(POSTQUEUE, ['-c', configDir, '-f'])),
     log: () => readFile(logFile, 'utf8').catch(() => ''),
