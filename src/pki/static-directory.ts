@@ -77,7 +77,22 @@ export function encryptionProblem(cert: CertificateInfo, at: Date): string | und
 export class StaticCertificateDirectory implements CertificateSource {
   readonly name = 'directory';
 
-  constructor(private readonly certificates: readonly CertificateInfo[]) {}
+  /** Certificates by every domain they name (e-mail domains and dNSNames): no scan per look-up. */
+  private readonly byDomain = new Map<string, CertificateInfo[]>();
+
+  constructor(private readonly certificates: readonly CertificateInfo[]) {
+    for (const c of certificates) {
+      const domains = new Set([
+        ...c.rfc822Names.map((n) => n.slice(n.lastIndexOf('@') + 1)),
+        ...c.dnsNames,
+      ]);
+      for (const d of domains) {
+        const list = this.byDomain.get(d);
+        if (list) list.push(c);
+        else this.byDomain.set(d, [c]);
+      }
+    }
+  }
 
   static async load(path: string): Promise<StaticCertificateDirectory> {
     return new StaticCertificateDirectory(await loadPemCertificates(path));
@@ -101,7 +116,8 @@ export class StaticCertificateDirectory implements CertificateSource {
 
   /** The best usable encryption certificate for `domain`, or undefined. */
   best(domain: string, at: Date = new Date()): CertificateInfo | undefined {
-    return rankEncryptionCertificates(this.certificates, domain, at)[0];
+    const candidates = this.byDomain.get(domain.toLowerCase());
+    return candidates ? rankEncryptionCertificates(candidates, domain, at)[0] : undefined;
   }
 }
 

@@ -6,7 +6,7 @@
  * so a dead responder is not asked for every message.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { Cache } from '../../cache/cache.js';
 import type { CertificateInfo } from '../../cms/certificate.js';
 import { pointersOf } from '../cert-pointers.js';
@@ -62,6 +62,20 @@ interface Attempt {
 
 const CACHE_PREFIX = 'revocation:';
 
+// Exporting and hashing an RSA key costs ~0.2 ms: once per issuer key, not per check.
+const keyIds = new WeakMap<KeyObject, string>();
+function issuerKeyId(key: KeyObject): string {
+  let id = keyIds.get(key);
+  if (!id) {
+    id = createHash('sha256')
+      .update(key.export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+      .slice(0, 32);
+    keyIds.set(key, id);
+  }
+  return id;
+}
+
 export class RevocationChecker {
   private readonly skewMs: number;
 
@@ -74,10 +88,7 @@ export class RevocationChecker {
   }
 
   async check(cert: CertificateInfo, issuer: CertificateInfo, at: Date): Promise<RevocationStatus> {
-    const key = `${CACHE_PREFIX}${createHash('sha256')
-      .update(issuer.publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('hex')
-      .slice(0, 32)}:${cert.serial.toString('hex')}`;
+    const key = `${CACHE_PREFIX}${issuerKeyId(issuer.publicKey)}:${cert.serial.toString('hex')}`;
     const cached = await this.opts.cache.get(key);
     if (cached) {
       const status = JSON.parse(cached) as RevocationStatus;
