@@ -78,8 +78,8 @@ export interface TestCa {
   /** openssl's index.txt of this CA, for `openssl ocsp -index`. */
   readonly indexPath: string;
   revoke(certPath: string, reason?: string): Promise<void>;
-  /** Generates a fresh CRL covering every revocation so far. */
-  crl(): Promise<{ pem: string; path: string }>;
+  /** Generates a fresh CRL covering every revocation so far (valid 30 days, or `seconds`). */
+  crl(opts?: { seconds?: number }): Promise<{ pem: string; path: string }>;
 }
 
 const KEYGEN: Record<KeyAlgo, string[]> = {
@@ -343,10 +343,14 @@ class Ca implements TestCa {
     await this.locked(() => ossl('ca', '-batch', ...args));
   }
 
-  async crl(): Promise<{ pem: string; path: string }> {
+  async crl(opts: { seconds?: number } = {}): Promise<{ pem: string; path: string }> {
     const path = join(this.dir, `crl-${++this.counter}.pem`);
+    const validity =
+      opts.seconds === undefined
+        ? []
+        : ['-crlsec', String(opts.seconds)];
     await this.locked(() =>
-      ossl('ca', '-batch', '-config', this.configPath, '-gencrl', '-out', path),
+      ossl('ca', '-batch', '-config', this.configPath, '-gencrl', ...validity, '-out', path),
     );
     return { pem: await readFile(path, 'utf8'), path };
   }

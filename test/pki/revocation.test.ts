@@ -38,6 +38,7 @@ function validator(
   policy: RevocationPolicy,
   observed: string[] = [],
   timeoutMs = 3000,
+  skewMs?: number,
 ): PathValidator {
   const fetchCrl = (url: string) => httpFetch(url, { timeoutMs, maxBytes: 16 << 20 });
   const revocation = new RevocationChecker({
@@ -48,6 +49,7 @@ function validator(
     timeoutMs,
     maxTtlSeconds: 3600,
     negativeTtlSeconds: 60,
+    ...(skewMs !== undefined ? { skewMs } : {}),
     observe: (method, result) => observed.push(`${method}:${result}`),
   });
   return new PathValidator({
@@ -188,6 +190,46 @@ describe('CRL over HTTP', () => {
     } finally {
       s.http.set('/root.crl', crlDer((await s.root.crl()).pem));
     }
+  });
+});
+
+describe('CRL servers that fail', () => {
+  const crlLeaf = async (name: string, url: string) =>
+    s.issuing.issue({ commonName: name, crlUrl: url });
+
+  it('garbage instead of a CRL: unavailable, and said why', async () => {
+    s.http.set('/garbage.crl', Buffer.from('0\x82\x10\x00not a CRL at all'));
+    const leaf = await crlLeaf('crl-garbage', s.http.url('/garbage.crl'));
+    const v = await check(validator(['crl'], 'hard-fail'), leaf);
+    assert.equal(v.trusted, false);
+    assert.equal(v.temporary, true);
+    assert.match(v.reason ?? '', /unavailable: crl .*garbage\.crl: not a usable CRL/);
+  });
+
+  it('404: unavailable', async () => {
+    const leaf = await crlLeaf('crl-missing', s.http.url('/missing.crl'));
+    const v = await check(validator(['crl'], 'hard-fail'), leaf);
+    assert.match(v.reason ?? '', /HTTP 404/);
+  });
+
+  it('server down: unavailable; soft-fail trusts and says so', async () => {
+    const leaf = await crlLeaf('crl-down', `http://127.0.0.1:${await freePort()}/x.crl`);
+    const hard = await check(validator(['crl'], 'hard-fail'), leaf);
+    assert.match(hard.reason ?? '', /ECONNREFUSED/);
+    const soft = await check(validator(['crl'], 'soft-fail'), leaf);
+    assert.equal(soft.trusted, true);
+    assert.ok(soft.notes?.some((n) => /unavailable/.test(n)));
+  });
+
+  it('a stale CRL (nextUpdate passed) is not used', async () => {
+    // openssl ca -gencrl with -crlsec 1: stale a second later.
+    const stale = await s.issuing.crl({ seconds: 1 });
+    await new Promise((r) => setTimeout(r, 1500));
+    s.http.set('/stale.crl', crlDer(stale.pem));
+    const leaf = await crlLeaf('crl-stale', s.http.url('/stale.crl'));
+    const v = await check(validator(['crl'], 'hard-fail', [], 3000, 0), leaf);
+    assert.equal(v.trusted, false);
+    assert.match(v.reason ?? '', /CRL is stale/);
   });
 });
 
