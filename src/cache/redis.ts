@@ -189,20 +189,18 @@ export class RedisCache implements Cache {
   }
 
   async keys(prefix: string): Promise<string[]> {
-    if (!this.up || this.client instanceof Cluster) return this.o.fallback.keys(prefix);
+    if (!this.up) return this.o.fallback.keys(prefix);
+    // A cluster spreads keys over its masters: each one is scanned.
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     const out: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.client.scan(
-        cursor,
-        'MATCH',
-        `${this.k(prefix)}*`,
-        'COUNT',
-        500,
-      );
-      cursor = next;
-      out.push(...batch.map((k) => k.slice(this.o.prefix.length)));
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', `${this.k(prefix)}*`, 'COUNT', 500);
+        cursor = next;
+        out.push(...batch.map((k) => k.slice(this.o.prefix.length)));
+      } while (cursor !== '0');
+    }
     return out;
   }
 
