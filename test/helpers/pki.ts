@@ -345,10 +345,7 @@ class Ca implements TestCa {
 
   async crl(opts: { seconds?: number } = {}): Promise<{ pem: string; path: string }> {
     const path = join(this.dir, `crl-${++this.counter}.pem`);
-    const validity =
-      opts.seconds === undefined
-        ? []
-        : ['-crlsec', String(opts.seconds)];
+    const validity = opts.seconds === undefined ? [] : ['-crlsec', String(opts.seconds)];
     await this.locked(() =>
       ossl('ca', '-batch', '-config', this.configPath, '-gencrl', ...validity, '-out', path),
     );
