@@ -120,3 +120,6 @@ export function dnsServer(raw: string): Parsed<string | undefined> {
     throw err;
   }
 }
+
+export const yesNo = (raw: string): Parsed<boolean> =>
+  raw === 'yes' ? true : raw === 'no' ? false : { expected: 'yes or no' };

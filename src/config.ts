@@ -18,6 +18,7 @@ import {
   oneOf,
   optional,
   seconds,
+  yesNo,
 } from './config-values.js';
 import type { RevocationMethod } from './pki/revocation/checker.js';
 import { ACTIONS, type Action } from './policy/actions.js';
@@ -58,6 +59,9 @@ export interface Config {
   readonly outboundSign: 'always' | 'never';
   readonly outboundEncrypt: 'opportunistic' | 'required' | 'never';
   readonly encryptRequiredDomains: readonly string[];
+  readonly signatureFormat: 'detached' | 'opaque';
+  readonly headerProtection: boolean;
+  readonly keepSignatures: boolean;
   readonly onError: Action;
   readonly onNoCertificate: Action | undefined;
   readonly onRevocationUnknown: Action | undefined;
@@ -200,7 +204,7 @@ export const VARIABLES: readonly AnyVariable[] = [
     default: 'yes',
     description:
       '`yes` | `no`: DANE-EE/DANE-TA SMIMEA records count only when the resolver validated them',
-    parse: (raw) => (raw === 'yes' ? true : raw === 'no' ? false : { expected: 'yes or no' }),
+    parse: yesNo,
   },
   {
     name: 'DOMSEC_LOOKUP_TIMEOUT',
@@ -258,6 +262,30 @@ export const VARIABLES: readonly AnyVariable[] = [
     default: '',
     description: 'recipient domains that must get encrypted mail',
     parse: (raw) => (raw === '' ? [] : domains(raw)),
+  },
+  {
+    name: 'DOMSEC_SIGNATURE_FORMAT',
+    key: 'signatureFormat',
+    default: 'detached',
+    description:
+      '`detached` (multipart/signed: readable without S/MIME) | `opaque` (application/pkcs7-mime signed-data)',
+    parse: oneOf(['detached', 'opaque'] as const),
+  },
+  {
+    name: 'DOMSEC_HEADER_PROTECTION',
+    key: 'headerProtection',
+    default: 'no',
+    description:
+      '`yes`: the whole message travels inside the protection, the outer Subject is `[...]` when encrypted; the receiving gateway restores it',
+    parse: yesNo,
+  },
+  {
+    name: 'DOMSEC_KEEP_SIGNATURES',
+    key: 'keepSignatures',
+    default: 'no',
+    description:
+      '`yes`: inbound signed mail keeps its (verified) signature for clients that show it',
+    parse: yesNo,
   },
   {
     name: 'DOMSEC_ON_ERROR',

@@ -116,7 +116,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
             sign: config.outboundSign,
             encrypt: config.outboundEncrypt,
             encryptRequiredDomains: new Set(config.encryptRequiredDomains),
+            options: {
+              signatureFormat: config.signatureFormat,
+              headerProtection: config.headerProtection,
+            },
           },
+          keepSignatures: config.keepSignatures,
           identities,
           pki,
           harvested,

@@ -57,6 +57,8 @@ export interface GatewayDeps {
   readonly failures: FailurePolicy;
   readonly requirements: InboundRequirements;
   readonly adminAddress: string | undefined;
+  /** Inbound: keep verified multipart/signed layers for clients that show signatures. */
+  readonly keepSignatures?: boolean;
   readonly log: GatewayLogger;
   readonly onMessage?: (o: MessageOutcome) => void;
   /** Where certificates harvested from verified inbound mail go. */
@@ -246,6 +248,7 @@ class Transaction implements TransactionHandler {
     let r: TransformResult = await transformInbound(message, {
       keys: allDecryptionKeys(d.identities),
       validator: d.pki.validator,
+      keepSignatures: d.keepSignatures === true,
     });
     const verdict = verdictOf(r.report, r.ok ? undefined : r.error);
     const senderDomain = domainOf(this.sender) ?? '';

@@ -18,6 +18,7 @@ import {
   DEFAULT_MIME_LIMITS,
   decodeTransferEncoding,
   findHeader,
+  type HeaderField,
   headerValue,
   type MimeEntity,
   type MimeLimits,
@@ -49,6 +50,29 @@ function asEntity(content: Buffer): Buffer {
   if (/^[!-9;-~]+:/.test(firstLine) || firstLine.startsWith('\r\n') || firstLine.startsWith('\n'))
     return content;
   return Buffer.concat([Buffer.from('\r\n'), content]);
+}
+
+/**
+ * The message inside a header-protected entity (`message/rfc822;
+ * forwarded=no`, as our outbound side and RFC 8551 3.1 wrap a whole message),
+ * or undefined for any other content (a forwarded message stays as it is).
+ */
+function headerProtected(
+  headers: readonly HeaderField[],
+  body: Buffer,
+  limits: MimeLimits,
+): { headers: HeaderField[]; body: Buffer } | undefined {
+  const ct = findHeader([...headers], 'content-type');
+  const type = parseContentType(ct ? headerValue(ct) : '');
+  if (type.mediaType !== 'message/rfc822' || type.params.get('forwarded')?.toLowerCase() !== 'no')
+    return undefined;
+  const cte = findHeader([...headers], 'content-transfer-encoding');
+  const bytes = decodeTransferEncoding(
+    body,
+    parseContentTransferEncoding(cte ? headerValue(cte) : undefined),
+  );
+  const message = splitMessage(bytes, limits);
+  return { headers: message.headers, body: message.body };
 }
 
 /** Layers deeper than this are refused: real mail has at most sign+encrypt+sign. */
@@ -179,6 +203,21 @@ export async function transformInbound(
     if (!changed) return { ok: true, message, report: report.done() };
     const inner = splitMessage(current, limits);
     const innerParts = partitionHeaders(inner.headers);
+    const wrapped = headerProtected(inner.headers, inner.body, limits);
+    if (wrapped) {
+      // RFC 8551 3.1: the protected copy's headers are the real ones; the
+      // outer ones that it repeats (Subject "[...]", From, To...) give way,
+      // trace fields added in transit (Received...) stay.
+      const names = new Set(wrapped.headers.map((f) => f.name.toLowerCase()));
+      const trace = parts.outer.filter((f) => !names.has(f.name.toLowerCase()));
+      const real = partitionHeaders(wrapped.headers);
+      report.action('headers-restored');
+      return {
+        ok: true,
+        message: messageOf([...trace, ...real.outer], real.entity, wrapped.body),
+        report: report.done(),
+      };
+    }
     return {
       ok: true,
       message: messageOf(parts.outer, innerParts.entity, inner.body),

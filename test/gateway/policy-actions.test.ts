@@ -7,18 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Decision, Modification } from '../../protocol/index.js';
-import { MemoryCache } from '../../src/cache/memory.js';
+import type { Decision } from '../../protocol/index.js';
 import { loadConfig } from '../../src/config.js';
-import { gatewayApplication } from '../../src/gateway/application.js';
-import { parseNetworks } from '../../src/gateway/direction.js';
-import { splitMessage } from '../../src/mime/index.js';
-import { identityFromKeys } from '../../src/pki/identities.js';
 import { certificatePem, type DomainPki, generateDomainPki } from '../../src/pki/keygen.js';
-import { loadPki } from '../../src/pki/setup.js';
-import { failurePolicyFrom } from '../../src/policy/actions.js';
 import { transformOutbound } from '../../src/smime/outbound.js';
-import { startTestMilter, type TestMilter } from '../helpers/milter.js';
+import { type MilterOutcome, runMessage, startGatewayMilter } from '../helpers/gateway-app.js';
+import type { TestMilter } from '../helpers/milter.js';
 
 let dir: string;
 let org: DomainPki;
@@ -43,39 +37,13 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function gateway(env: Record<string, string>): Promise<TestMilter> {
-  const config = loadConfig({
-    DOMSEC_LOCAL_DOMAINS: 'example.net',
+function gateway(env: Record<string, string>): Promise<TestMilter> {
+  return startGatewayMilter('example.net', net, {
     DOMSEC_TRUSTED_NETWORKS: '192.0.2.0/24',
     DOMSEC_TRUST_ANCHORS: join(dir, 'anchors.pem'),
-    DOMSEC_REVOCATION: 'off',
+    DOMSEC_AUTHSERV_ID: 'mx.example.net',
     ...env,
   });
-  const keys = [net.signing, net.encryption].map((k, i) => ({
-    label: i === 0 ? 'sign' : 'encrypt',
-    certificate: k.certificate,
-    chain: [net.ca.certificate],
-    privateKey: k.privateKey,
-  }));
-  const pki = await loadPki(config, { cache: new MemoryCache() });
-  const app = gatewayApplication({
-    directions: {
-      localDomains: new Set(config.localDomains),
-      trustedNetworks: parseNetworks(config.trustedNetworks),
-    },
-    outbound: { sign: 'always', encrypt: 'opportunistic', encryptRequiredDomains: new Set() },
-    identities: new Map([['example.net', identityFromKeys('example.net', keys)]]),
-    pki,
-    authservId: 'mx.example.net',
-    failures: failurePolicyFrom(config),
-    requirements: {
-      signed: new Set(config.inboundRequireSigned),
-      encrypted: new Set(config.inboundRequireEncrypted),
-    },
-    adminAddress: config.adminAddress,
-    log: { info: () => {}, warn: () => {}, error: () => {} },
-  });
-  return startTestMilter(app);
 }
 
 async function protect(opts: { sign: boolean; encrypt: boolean; to?: DomainPki }) {
@@ -102,32 +70,15 @@ async function tampered(): Promise<Buffer> {
   return copy;
 }
 
-interface Outcome {
-  readonly decision: Decision | undefined;
-  readonly edits: readonly Modification[];
-}
+type Outcome = MilterOutcome;
 
-/** One message from outside (198.51.100.7) to bob@example.net and postmaster@example.net. */
-async function deliver(milter: TestMilter, message: Buffer): Promise<Outcome> {
-  const client = await milter.client();
-  await client.connectEvent({
-    hostname: 'mail.example.org',
-    family: 'inet',
-    port: 25,
-    address: '198.51.100.7',
-  });
-  const { headers, body } = splitMessage(message);
-  const r = await client.sendMessage({
+/** One message from outside (198.51.100.7) to bob@example.net and carol@example.net. */
+const deliver = (milter: TestMilter, message: Buffer): Promise<Outcome> =>
+  runMessage(milter, message, {
     from: '<alice@example.org>',
     rcpts: ['<bob@example.net>', '<carol@example.net>'],
-    headers: headers.map(
-      (h) => [h.name, h.raw.toString('latin1').slice(h.name.length + 1)] as const,
-    ),
-    body,
+    address: '198.51.100.7',
   });
-  client.quit();
-  return { decision: r.decision, edits: r.eom?.modifications ?? [] };
-}
 
 const replyOf = (d: Decision | undefined) =>
   d?.type === 'replyCode' ? `${d.code} ${d.xcode} ${String(d.text)}` : d?.type;

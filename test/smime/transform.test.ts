@@ -155,9 +155,32 @@ describe('S/MIME transform', () => {
   test('header protection: the whole message travels inside, the outer Subject is hidden', async () => {
     const hp = ok(await transformOutbound(MESSAGE, outbound({ headerProtection: true })));
     assert.equal(header(hp, 'subject'), '[...]');
-    const back = ok(await transformInbound(hp, inbound));
-    assert.equal(header(back, 'content-type'), 'message/rfc822; forwarded=no');
-    assert.ok(splitMessage(back).body.includes(Buffer.from('Subject: Quarterly figures')));
+    // In transit a relay adds a trace field; the receiving side restores the real headers.
+    const relayed = Buffer.concat([
+      Buffer.from('Received: from relay.example by mx.example.net\r\n'),
+      hp,
+    ]);
+    const r = await transformInbound(relayed, inbound);
+    const back = ok(r);
+    assert.ok(r.report.actions.includes('headers-restored'));
+    assert.equal(header(back, 'subject'), 'Quarterly figures');
+    assert.equal(header(back, 'received'), 'from relay.example by mx.example.net');
+    assert.equal(header(back, 'content-type'), 'text/plain; charset=utf-8');
+    assert.equal(
+      splitMessage(back).headers.filter((h) => h.name.toLowerCase() === 'subject').length,
+      1,
+    );
+    assert.match(splitMessage(back).body.toString('latin1'), /Caf=C3=A9 au lait/);
+  });
+
+  test('a forwarded message (message/rfc822 without forwarded=no) is not unwrapped', async () => {
+    const forward = Buffer.from(
+      'From: a@example.org\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.com\r\nSubject: inner\r\n\r\nhi\r\n',
+    );
+    const signed = ok(await transformOutbound(forward, outbound({ encrypt: false })));
+    const back = ok(await transformInbound(signed, inbound));
+    assert.equal(header(back, 'subject'), 'Fwd');
+    assert.equal(header(back, 'content-type'), 'message/rfc822');
   });
 
   test('policy that cannot be met is a typed failure, never an exception', async () => {
