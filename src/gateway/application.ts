@@ -92,6 +92,8 @@ class Transaction implements TransactionHandler {
   private readonly recipients: string[] = [];
   private readonly headers: ReceivedHeader[] = [];
   private readonly chunks: Buffer[] = [];
+  /** Why the message failed, for its log line. */
+  private reason: string | undefined;
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -179,6 +181,7 @@ class Transaction implements TransactionHandler {
           outcome,
           ms: Math.round(seconds * 1000),
           ...(smime ? { smime } : {}),
+          ...(this.reason ? { reason: this.reason } : {}),
         },
         'message',
       );
@@ -216,8 +219,10 @@ class Transaction implements TransactionHandler {
         'outbound policy cannot be met',
       );
       // A look-up that failed for now can only wait: nothing else would be right.
-      if (plan.code === 'lookup-failed')
+      if (plan.code === 'lookup-failed') {
+        this.reason = plan.message;
         return done(plan.code, 'failed', replyCode(451, '4.7.1', plan.message.slice(0, 200)));
+      }
       const kind = plan.code === 'no-certificate' ? 'no-certificate' : 'internal-error';
       return this.fail(eom, { kind, reason: plan.message }, done);
     }
@@ -305,6 +310,7 @@ class Transaction implements TransactionHandler {
   }
 
   private logFailure(failure: Failure, action: string): void {
+    this.reason = `${failure.kind}: ${failure.reason}`;
     this.deps.log.warn(
       { queue: this.tx.macro('i'), failure: failure.kind, reason: failure.reason, action },
       'policy action',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Decisions, MilterClient } from '../../protocol/index.js';
-import { runCli, startServe } from '../helpers/cli.js';
+import { CLI, runCli, startServe } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/wait.js';
 
@@ -176,6 +176,43 @@ describe('domsec-milter command line', () => {
     } finally {
       assert.equal(await milter.stop(), 0);
       await rm(keys, { recursive: true, force: true });
+    }
+  });
+
+  test('on a terminal the log is readable lines; piped it is JSON', async () => {
+    // `script` gives the process a pseudo-terminal as stdout.
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-tty-'));
+    const env = `DOMSEC_LISTEN=inet:127.0.0.1:${await freePort()} DOMSEC_HTTP_LISTEN=127.0.0.1:${await freePort()}`;
+    const child = spawn(
+      'script',
+      ['-qfc', `env ${env} ${process.execPath} ${CLI} serve`, '/dev/null'],
+      {
+        cwd: dir,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    try {
+      await until(() => out.includes('milter listening'), 60_000, 'the listening line');
+      assert.match(out, /\d\d:\d\d:\d\d INFO {2}milter listening listen=inet:127\.0\.0\.1:\d+/);
+      assert.doesNotMatch(out, /"msg":/);
+    } finally {
+      // Ctrl-C on the terminal: SIGINT to the milter, which drains and exits; script follows.
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin.write('\x03');
+      const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+      await rm(dir, { recursive: true, force: true });
+    }
+    const piped = await startServe();
+    try {
+      assert.match(piped.output(), /^\{"level":30,.*"msg":"milter listening"/m);
+    } finally {
+      await piped.stop();
     }
   });
 
