@@ -2,6 +2,9 @@
 // registry, and Grafana's variable interpolation as the end-to-end test uses it
 // (test/e2e/prometheus-panels.test.ts runs every panel on real data).
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createMetrics } from '../../src/metrics/registry.js';
 import {
@@ -14,6 +17,7 @@ import {
   readDashboard,
   shownLabels,
 } from '../helpers/grafana.js';
+import { promtool } from '../helpers/prometheus.js';
 
 const time: GrafanaTime = {
   scrapeIntervalSeconds: 15,
@@ -154,5 +158,55 @@ describe('the domsec-milter dashboard', () => {
       }
       assert.doesNotMatch(interpolate(q.expr, time), /\$/);
     }
+  });
+});
+
+/** Evaluates an expression on synthetic series with `promtool test rules`; its output when it differs. */
+async function promqlCase(
+  expr: string,
+  series: Record<string, string>,
+  expected: { labels: string; value: number }[],
+): Promise<string | undefined> {
+  const dir = await mkdtemp(join(tmpdir(), 'domsec-promql-'));
+  try {
+    const file = join(dir, 'case.test.yml');
+    // JSON is YAML too.
+    const input_series = Object.entries(series).map(([s, values]) => ({ series: s, values }));
+    const promql_expr_test = [{ expr, eval_time: '5m', exp_samples: expected }];
+    const tests = [{ interval: '15s', input_series, promql_expr_test }];
+    await writeFile(file, JSON.stringify({ rule_files: [], tests }));
+    const r = await promtool(['test', 'rules', file]);
+    return r.code === 0 ? undefined : r.output;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('panel semantics on synthetic series (promtool)', () => {
+  const hitRatio = panelQueries(readDashboard()).find((q) => q.title === 'Cache hit ratio');
+  const expr = interpolate(hitRatio?.expr ?? '', {
+    scrapeIntervalSeconds: 15,
+    intervalSeconds: 15,
+    rangeSeconds: 3600,
+  });
+  const miss = 'domsec_cache_requests_total{cache="redis",result="miss"}';
+  const hit = 'domsec_cache_requests_total{cache="redis",result="hit"}';
+
+  test('cache hit ratio: 0 when every request misses (not "no data")', async () => {
+    assert.equal(
+      await promqlCase(expr, { [miss]: '0+1x40' }, [{ labels: '{}', value: 0 }]),
+      undefined,
+    );
+  });
+
+  test('cache hit ratio: the share of hits', async () => {
+    const series = { [miss]: '0+3x40', [hit]: '0+1x40' };
+    assert.equal(await promqlCase(expr, series, [{ labels: '{}', value: 0.25 }]), undefined);
+  });
+
+  test('cache hit ratio: no data without cache requests; a wrong expectation fails', async () => {
+    const other = { 'domsec_messages_total{direction="inbound"}': '0+1x40' };
+    assert.equal(await promqlCase(expr, other, []), undefined);
+    assert.match((await promqlCase(expr, other, [{ labels: '{}', value: 0 }])) ?? '', /FAILED/);
   });
 });
