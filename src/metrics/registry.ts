@@ -18,7 +18,24 @@ export interface Metrics {
   readonly cacheRequests: Counter<'cache' | 'result'>;
   readonly revocationChecks: Counter<'method' | 'result'>;
   readonly certificateExpiry: Gauge<'domain' | 'usage'>;
-  readonly redisUp: Gauge;
+  readonly redisUp: SetOnlyGauge;
+}
+
+/** A gauge Prometheus sees only once it is set: absent, rather than 0, until then. */
+export interface SetOnlyGauge {
+  set(value: number): void;
+}
+
+// prom-client exports an unlabelled gauge as 0 from the start, which for
+// domsec_redis_up would read "Redis down" on every process without Redis.
+function registeredOnFirstSet(registry: Registry, name: string, help: string): SetOnlyGauge {
+  const gauge = new Gauge({ name, help, registers: [] });
+  return {
+    set(value) {
+      if (!registry.getSingleMetric(name)) registry.registerMetric(gauge);
+      gauge.set(value);
+    },
+  };
 }
 
 export function createMetrics(): Metrics {
@@ -87,10 +104,10 @@ export function createMetrics(): Metrics {
       help: 'Seconds until our own certificates expire, by domain and usage.',
       labelNames: ['domain', 'usage'],
     }),
-    redisUp: new Gauge({
-      ...r,
-      name: 'domsec_redis_up',
-      help: '1 when the Redis cache is reachable, 0 when not, absent without Redis.',
-    }),
+    redisUp: registeredOnFirstSet(
+      registry,
+      'domsec_redis_up',
+      '1 when the Redis cache is reachable, 0 when not, absent without Redis.',
+    ),
   };
 }
