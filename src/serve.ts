@@ -137,6 +137,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
             metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });
             metrics.messageSeconds.observe({ direction: m.direction }, m.seconds);
             if (m.smime) metrics.signatureResults.inc({ result: m.smime });
+            if (m.decryptFailure) metrics.decryptFailures.inc({ reason: m.decryptFailure });
           },
         });
   const milter = new MilterServer(app, {

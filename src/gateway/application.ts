@@ -29,7 +29,7 @@ import type { TransformReport, TransformResult } from '../smime/types.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
-import { type Field, headerEdits } from './header-edits.js';
+import { type Field, headerEdits, mtaHeaderValue } from './header-edits.js';
 import { assembleReceived, type ReceivedHeader } from './message.js';
 import { encryptionRequired, type OutboundPolicy, planOutbound } from './outbound-plan.js';
 
@@ -45,6 +45,8 @@ export interface MessageOutcome {
   readonly outcome: 'ok' | 'failed';
   readonly seconds: number;
   readonly smime?: string;
+  /** Inbound mail we could not decrypt: the transform's error code (a bounded set). */
+  readonly decryptFailure?: string;
 }
 
 export interface GatewayDeps {
@@ -65,8 +67,12 @@ export interface GatewayDeps {
   readonly harvested?: HarvestedCertificates;
 }
 
+/** Header fields with their raw values (folding kept), as the MTA holds them too. */
 function fieldsOf(message: Buffer): Field[] {
-  return splitMessage(message).headers.map((f) => ({ name: f.name, value: headerValue(f) }));
+  return splitMessage(message).headers.map((f) => ({
+    name: f.name,
+    value: f.raw.toString('latin1', f.raw.indexOf(':') + 1),
+  }));
 }
 
 /** Applies the difference between the message we got and the one the transform made. */
@@ -75,10 +81,11 @@ async function applyChanges(
   before: Buffer,
   after: Buffer,
   original: readonly Field[],
+  leadingSpace: boolean,
 ): Promise<void> {
   for (const edit of headerEdits(original, fieldsOf(after))) {
     if (edit.kind === 'delete') await eom.deleteHeader(edit.name, edit.index);
-    else await eom.addHeader(edit.name, edit.value);
+    else await eom.addHeader(edit.name, mtaHeaderValue(edit.value, leadingSpace));
   }
   const oldBody = splitMessage(before).body;
   const newBody = splitMessage(after).body;
@@ -92,8 +99,13 @@ class Transaction implements TransactionHandler {
   private readonly recipients: string[] = [];
   private readonly headers: ReceivedHeader[] = [];
   private readonly chunks: Buffer[] = [];
+  private get leadingSpace(): boolean {
+    return this.tx.connection.negotiated.headerLeadingSpace;
+  }
+
   /** Why the message failed, for its log line. */
   private reason: string | undefined;
+  private decryptFailure: string | undefined;
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -172,7 +184,14 @@ class Transaction implements TransactionHandler {
       smime?: string,
     ): Decision => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.deps.onMessage?.({ direction, action, outcome, seconds, ...(smime ? { smime } : {}) });
+      this.deps.onMessage?.({
+        direction,
+        action,
+        outcome,
+        seconds,
+        ...(smime ? { smime } : {}),
+        ...(this.decryptFailure ? { decryptFailure: this.decryptFailure } : {}),
+      });
       this.deps.log.info(
         {
           queue: this.tx.macro('i'),
@@ -229,7 +248,7 @@ class Transaction implements TransactionHandler {
     if (plan.kind === 'pass') return done('none', 'ok', Decisions.accept);
     const r = await transformOutbound(message, plan.context);
     if (!r.ok) return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done);
-    await applyChanges(eom, message, r.message, original);
+    await applyChanges(eom, message, r.message, original, this.leadingSpace);
     const action = plan.context.options.encrypt
       ? plan.context.options.sign
         ? 'sign+encrypt'
@@ -265,6 +284,7 @@ class Transaction implements TransactionHandler {
       d.requirements,
       senderDomain,
     );
+    if (failure?.kind === 'decrypt-failure' && !r.ok) this.decryptFailure = r.error.code;
     const policyAction = failure
       ? actionFor(d.failures, failure.kind, isRequired(d.requirements, senderDomain))
       : 'accept';
@@ -278,16 +298,20 @@ class Transaction implements TransactionHandler {
     // Delivered: decrypted and verified when that worked, as it came otherwise.
     if (!r.ok) r = { ok: true, message, report: r.report };
     const withoutSpoofed = spoofed.length === 0 ? r.message : dropFields(r.message, spoofed);
-    await applyChanges(eom, message, withoutSpoofed, original);
+    await applyChanges(eom, message, withoutSpoofed, original, this.leadingSpace);
     await eom.insertHeader(
       0,
       'Authentication-Results',
-      authenticationResults(d.authservId, verdict),
+      mtaHeaderValue(authenticationResults(d.authservId, verdict), this.leadingSpace),
     );
     if (verdict.result === 'pass' && d.harvested) await this.harvestFrom(r.report);
     if (failure && policyAction !== 'accept') {
       this.logFailure(failure, policyAction);
-      const decision = await divert(eom, policyAction, failure, this.recipients, d.adminAddress);
+      const decision = await divert(eom, policyAction, failure, {
+        recipients: this.recipients,
+        adminAddress: d.adminAddress,
+        leadingSpace: this.leadingSpace,
+      });
       return done(policyAction, 'failed', decision, verdict.result);
     }
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
@@ -302,11 +326,12 @@ class Transaction implements TransactionHandler {
     const refused = refusal(action, failure);
     if (refused) return done(action, 'failed', refused);
     if (action === 'accept') return done(failure.kind, 'failed', Decisions.accept);
-    return done(
-      action,
-      'failed',
-      await divert(eom, action, failure, this.recipients, d.adminAddress),
-    );
+    const decision = await divert(eom, action, failure, {
+      recipients: this.recipients,
+      adminAddress: d.adminAddress,
+      leadingSpace: this.leadingSpace,
+    });
+    return done(action, 'failed', decision);
   }
 
   private logFailure(failure: Failure, action: string): void {

@@ -8,6 +8,7 @@
 
 import { type Decision, Decisions, type EndOfMessage, replyCode } from '../../protocol/index.js';
 import type { Action, FailureKind } from '../policy/actions.js';
+import { mtaHeaderValue } from './header-edits.js';
 
 export const REFUSED_HEADER = 'X-Domsec-Refused';
 
@@ -32,25 +33,29 @@ export function refusal(action: Action, failure: Failure): Decision | undefined 
   return undefined;
 }
 
-/**
- * After the message's own edits: the extra steps of quarantine and redirect.
- * `recipients` are the envelope recipients as the MTA gave them.
- */
+/** After the message's own edits: the extra steps of quarantine and redirect. */
+export interface DivertContext {
+  /** The envelope recipients as the MTA gave them. */
+  readonly recipients: readonly string[];
+  readonly adminAddress: string | undefined;
+  /** SMFIP_HDR_LEADSPC negotiated: header values carry their leading space. */
+  readonly leadingSpace: boolean;
+}
+
 export async function divert(
   eom: EndOfMessage,
   action: Action,
   failure: Failure,
-  recipients: readonly string[],
-  adminAddress: string | undefined,
+  ctx: DivertContext,
 ): Promise<Decision> {
   const text = tidy(`${failure.kind}: ${failure.reason}`, 900);
   if (action === 'quarantine') {
     await eom.quarantine(tidy(`domsec ${text}`, 200));
   } else if (action === 'redirect') {
-    if (!adminAddress) throw new Error('redirect without DOMSEC_ADMIN_ADDRESS'); // refused by the config
-    await eom.addHeader(REFUSED_HEADER, ` ${text}`);
-    for (const r of recipients) await eom.deleteRecipient(r);
-    await eom.addRecipient(`<${adminAddress}>`);
+    if (!ctx.adminAddress) throw new Error('redirect without DOMSEC_ADMIN_ADDRESS'); // refused by the config
+    await eom.addHeader(REFUSED_HEADER, mtaHeaderValue(text, ctx.leadingSpace));
+    for (const r of ctx.recipients) await eom.deleteRecipient(r);
+    await eom.addRecipient(`<${ctx.adminAddress}>`);
   }
   return Decisions.accept;
 }

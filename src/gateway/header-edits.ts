@@ -16,8 +16,19 @@ export type HeaderEdit =
   | { readonly kind: 'delete'; readonly name: string; readonly index: number }
   | { readonly kind: 'add'; readonly name: string; readonly value: string };
 
+/** Compared unfolded (RFC 5322 2.2.3) and without surrounding space: the MTA's and ours agree then. */
 function norm(f: Field): string {
-  return `${f.name.toLowerCase()}:${f.value.replace(/\r?\n/g, '\n').trim()}`;
+  return `${f.name.toLowerCase()}:${f.value.replace(/\r?\n/g, '').trim()}`;
+}
+
+/**
+ * A header value as a milter sends it: folding kept, with LF line breaks
+ * (the MTA writes its own line ends), and the space after the colon
+ * included when SMFIP_HDR_LEADSPC was negotiated (the MTA then adds none).
+ */
+export function mtaHeaderValue(value: string, leadingSpace: boolean): string {
+  const body = value.replace(/\r\n/g, '\n').replace(/^[ \t]+/, '');
+  return leadingSpace ? ` ${body}` : body;
 }
 
 export function headerEdits(original: readonly Field[], target: readonly Field[]): HeaderEdit[] {

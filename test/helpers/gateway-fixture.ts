@@ -18,8 +18,27 @@ import { until } from './wait.js';
 
 export const BODY = 'Hello Bob,\r\nthe figures are attached.\r\n';
 
+/** A folded header field the gateway must leave exactly as it is. */
+export const FOLDED = 'References: <thread-1@example.org>\r\n <thread-2@example.org>\r\n';
+
 export function message(id: string, to = 'Bob <bob@example.net>', extra = ''): string {
-  return `From: Alice <alice@example.org>\r\nTo: ${to}\r\nSubject: figures ${id}\r\nMessage-ID: <${id}@example.org>\r\n${extra}\r\n${BODY}`;
+  return `From: Alice <alice@example.org>\r\nTo: ${to}\r\nSubject: figures ${id}\r\nMessage-ID: <${id}@example.org>\r\n${FOLDED}${extra}\r\n${BODY}`;
+}
+
+/**
+ * The header section as the MTA wrote it: the folded field untouched (not
+ * deleted and re-added unfolded), and the fields the milter added with the
+ * usual space after the colon.
+ */
+export function assertHeadersIntact(got: SinkMessage, added: readonly string[]): void {
+  const head = got.data.toString('latin1', 0, got.data.indexOf('\r\n\r\n') + 2);
+  assert.ok(head.includes(`\r\n${FOLDED}`), `folded References kept:\n${head}`);
+  for (const name of added)
+    assert.match(
+      head,
+      new RegExp(`(^|\\r\\n)${name}: \\S`),
+      `${name} with a space after the colon:\n${head}`,
+    );
 }
 
 export function byId(messages: SinkMessage[], id: string): SinkMessage {
@@ -113,6 +132,7 @@ export async function startGatewayDomains(): Promise<GatewayDomains> {
 
 /** Enveloped for example.net only: openssl decrypts it and verifies example.org's signature. */
 export async function assertSignedAndEncrypted(out: SinkMessage, keys: GatewayKeys): Promise<void> {
+  assertHeadersIntact(out, ['MIME-Version', 'Content-Type']);
   assert.match(
     out.header('content-type') ?? '',
     /^application\/pkcs7-mime; smime-type=enveloped-data/,
@@ -148,6 +168,7 @@ export function assertArrivedVerified(
 ): void {
   assert.ok(got.body().toString().endsWith(BODY), got.body().toString());
   assert.equal(got.header('subject'), subject);
+  assertHeadersIntact(got, ['Authentication-Results', 'Content-Type']);
   const results = got.headers().get('authentication-results') ?? [];
   assert.equal(results.length, 1, `one result, the spoofed one removed: ${results.join(' | ')}`);
   assert.match(

@@ -144,6 +144,8 @@ export async function startMonitoredGateways(
         // Postfix B's test clients connect from 127.0.0.1: they must count as outside.
         DOMSEC_TRUSTED_NETWORKS: '192.0.2.0/24',
         DOMSEC_AUTHSERV_ID: 'mx.example.net',
+        // Undecryptable mail delivered marked smime=permerror (the default would tempfail it).
+        DOMSEC_ON_DECRYPT_FAILURE: 'accept',
         DOMSEC_HTTP_LISTEN: endpointB,
       }).then(started),
     ]);
