@@ -16,9 +16,9 @@ import {
   type TransactionContext,
   type TransactionHandler,
 } from '../../protocol/index.js';
-import { headerValue, splitMessage } from '../mime/index.js';
 import { type HarvestedCertificates, harvest } from '../pki/harvest.js';
 import type { DomainIdentity } from '../pki/identities.js';
+import type { LookupResult } from '../pki/partners.js';
 import { allDecryptionKeys, type Pki } from '../pki/setup.js';
 import { actionFor, type FailurePolicy } from '../policy/actions.js';
 import { inboundFailure } from '../policy/inbound-failure.js';
@@ -26,10 +26,11 @@ import { type InboundRequirements, isRequired } from '../policy/requirements.js'
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
 import type { TransformReport, TransformResult } from '../smime/types.js';
+import { applyChanges, dropFields } from './apply-edits.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
-import { type Field, headerEdits, mtaHeaderValue } from './header-edits.js';
+import { type Field, mtaHeaderValue } from './header-edits.js';
 import { assembleReceived, type ReceivedHeader } from './message.js';
 import { encryptionRequired, type OutboundPolicy, planOutbound } from './outbound-plan.js';
 
@@ -67,31 +68,6 @@ export interface GatewayDeps {
   readonly harvested?: HarvestedCertificates;
 }
 
-/** Header fields with their raw values (folding kept), as the MTA holds them too. */
-function fieldsOf(message: Buffer): Field[] {
-  return splitMessage(message).headers.map((f) => ({
-    name: f.name,
-    value: f.raw.toString('latin1', f.raw.indexOf(':') + 1),
-  }));
-}
-
-/** Applies the difference between the message we got and the one the transform made. */
-async function applyChanges(
-  eom: EndOfMessage,
-  before: Buffer,
-  after: Buffer,
-  original: readonly Field[],
-  leadingSpace: boolean,
-): Promise<void> {
-  for (const edit of headerEdits(original, fieldsOf(after))) {
-    if (edit.kind === 'delete') await eom.deleteHeader(edit.name, edit.index);
-    else await eom.addHeader(edit.name, mtaHeaderValue(edit.value, leadingSpace));
-  }
-  const oldBody = splitMessage(before).body;
-  const newBody = splitMessage(after).body;
-  if (!oldBody.equals(newBody)) await eom.replaceBody(newBody);
-}
-
 class Transaction implements TransactionHandler {
   private sender = '';
   private direction: Direction | undefined;
@@ -99,6 +75,17 @@ class Transaction implements TransactionHandler {
   private readonly recipients: string[] = [];
   private readonly headers: ReceivedHeader[] = [];
   private readonly chunks: Buffer[] = [];
+  /** Partner look-ups made at RCPT, reused at end of message (same answer, asked once). */
+  private readonly lookups = new Map<string, Promise<LookupResult>>();
+  private lookup(domain: string): Promise<LookupResult> {
+    let answer = this.lookups.get(domain);
+    if (!answer) {
+      answer = this.deps.pki.partners.lookup(domain);
+      this.lookups.set(domain, answer);
+    }
+    return answer;
+  }
+
   private get leadingSpace(): boolean {
     return this.tx.connection.negotiated.headerLeadingSpace;
   }
@@ -135,9 +122,7 @@ class Transaction implements TransactionHandler {
       const domain = domainOf(address) ?? '';
       const required = encryptionRequired(this.deps.outbound, domain);
       const r =
-        this.deps.outbound.encrypt === 'never' && !required
-          ? undefined
-          : await this.deps.pki.partners.lookup(domain);
+        this.deps.outbound.encrypt === 'never' && !required ? undefined : await this.lookup(domain);
       if (required && r?.status === 'not-found') {
         return replyCode(
           550,
@@ -229,7 +214,7 @@ class Transaction implements TransactionHandler {
       this.sender,
       this.recipients,
       d.identities,
-      d.pki.partners,
+      { lookup: (domain: string) => this.lookup(domain) },
       d.outbound,
     );
     if (plan.kind === 'fail') {
@@ -368,22 +353,6 @@ type Done = (
   decision: Decision,
   smime?: string,
 ) => Decision;
-
-/** The message without the given header fields (matched by name and value). */
-function dropFields(message: Buffer, fields: readonly Field[]): Buffer {
-  const { headers, body } = splitMessage(message);
-  const drop = new Set(
-    fields.map((f) => `${f.name.toLowerCase()}\0${f.value.replace(/\s+/g, ' ').trim()}`),
-  );
-  const kept = headers.filter(
-    (h) => !drop.has(`${h.name.toLowerCase()}\0${headerValue(h).replace(/\s+/g, ' ').trim()}`),
-  );
-  return Buffer.concat([
-    ...kept.flatMap((h) => [h.raw, Buffer.from('\r\n')]),
-    Buffer.from('\r\n'),
-    body,
-  ]);
-}
 
 export function gatewayApplication(deps: GatewayDeps): MilterApplication {
   return {

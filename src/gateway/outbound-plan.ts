@@ -44,7 +44,7 @@ export async function planOutbound(
   sender: string,
   recipients: readonly string[],
   identities: ReadonlyMap<string, DomainIdentity>,
-  partners: PartnerCertificates,
+  partners: Pick<PartnerCertificates, 'lookup'>,
   policy: OutboundPolicy,
   at: Date = new Date(),
 ): Promise<OutboundPlan> {

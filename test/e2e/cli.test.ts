@@ -210,6 +210,8 @@ describe('domsec-milter command line', () => {
     }
     const piped = await startServe();
     try {
+      // startServe may return on the open port, before the line is read.
+      await until(() => piped.output().includes('milter listening'), 30_000, 'the listening line');
       assert.match(piped.output(), /^\{"level":30,.*"msg":"milter listening"/m);
     } finally {
       await piped.stop();

@@ -1,0 +1,49 @@
+/**
+ * Turning a transform's output into milter edits: header deletions and
+ * additions computed against what the MTA holds, and the new body.
+ */
+
+import type { EndOfMessage } from '../../protocol/index.js';
+import { headerValue, splitMessage } from '../mime/index.js';
+import { type Field, headerEdits, mtaHeaderValue } from './header-edits.js';
+
+/** Header fields with their raw values (folding kept), as the MTA holds them too. */
+export function fieldsOf(message: Buffer): Field[] {
+  return splitMessage(message).headers.map((f) => ({
+    name: f.name,
+    value: f.raw.toString('latin1', f.raw.indexOf(':') + 1),
+  }));
+}
+
+/** Applies the difference between the message we got and the one the transform made. */
+export async function applyChanges(
+  eom: EndOfMessage,
+  before: Buffer,
+  after: Buffer,
+  original: readonly Field[],
+  leadingSpace: boolean,
+): Promise<void> {
+  for (const edit of headerEdits(original, fieldsOf(after))) {
+    if (edit.kind === 'delete') await eom.deleteHeader(edit.name, edit.index);
+    else await eom.addHeader(edit.name, mtaHeaderValue(edit.value, leadingSpace));
+  }
+  const oldBody = splitMessage(before).body;
+  const newBody = splitMessage(after).body;
+  if (!oldBody.equals(newBody)) await eom.replaceBody(newBody);
+}
+
+/** The message without the given header fields (matched by name and value). */
+export function dropFields(message: Buffer, fields: readonly Field[]): Buffer {
+  const { headers, body } = splitMessage(message);
+  const drop = new Set(
+    fields.map((f) => `${f.name.toLowerCase()}\0${f.value.replace(/\s+/g, ' ').trim()}`),
+  );
+  const kept = headers.filter(
+    (h) => !drop.has(`${h.name.toLowerCase()}\0${headerValue(h).replace(/\s+/g, ' ').trim()}`),
+  );
+  return Buffer.concat([
+    ...kept.flatMap((h) => [h.raw, Buffer.from('\r\n')]),
+    Buffer.from('\r\n'),
+    body,
+  ]);
+}
