@@ -62,8 +62,13 @@ export class HarvestedCertificates implements CertificateSource {
       this.maxTtlSeconds,
       Math.floor((certificate.notAfter.getTime() - at.getTime()) / 1000),
     );
-    const value: Stored = { der: certificate.der.toString('base64'), capabilities };
-    await this.cache.set(key(domain), JSON.stringify(value), ttl);
+    const value = JSON.stringify({
+      der: certificate.der.toString('base64'),
+      capabilities,
+    } satisfies Stored);
+    // Every verified message from the partner offers the same certificate: store it once.
+    if ((await this.cache.get(key(domain))) === value) return;
+    await this.cache.set(key(domain), value, ttl);
   }
 
   /** An administrator's choice: kept until the certificate expires, whatever the harvest cap. */

@@ -11,7 +11,12 @@
 import * as pkijs from 'pkijs';
 import { type CertificateInfo, describeName } from '../cms/certificate.js';
 import type { CertificateValidator, ChainVerdict } from '../cms/verify.js';
-import { DEFAULT_PATH_LIMITS, findPaths, type PathSearchLimits } from './path-builder.js';
+import {
+  DEFAULT_PATH_LIMITS,
+  findPaths,
+  type PathSearch,
+  type PathSearchLimits,
+} from './path-builder.js';
 import type { RevocationChecker, RevocationStatus } from './revocation/checker.js';
 
 export type RevocationPolicy = 'soft-fail' | 'hard-fail';
@@ -69,9 +74,25 @@ function describeRevocation(c: CertificateInfo, s: RevocationStatus): string {
   }
 }
 
+/** Remembered per validator: the same partner signs message after message. */
+const MEMO_SIZE = 2000;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): V {
+  map.set(key, value);
+  if (map.size > MEMO_SIZE) map.delete(map.keys().next().value!);
+  return value;
+}
+
 export class PathValidator implements CertificateValidator {
   private readonly intermediates: readonly CertificateInfo[];
   private readonly policy: RevocationPolicy;
+  /** Path searches by leaf and message pool (anchors and intermediates are fixed). */
+  private readonly searches = new Map<string, PathSearch>();
+  /**
+   * Paths the pkijs engine accepted. Its verdict depends on time only through
+   * validity, which is checked again at every use; rejections are not kept.
+   */
+  private readonly accepted = new Set<string>();
 
   constructor(private readonly opts: PathValidatorOptions) {
     this.intermediates = opts.intermediates ?? [];
@@ -85,19 +106,26 @@ export class PathValidator implements CertificateValidator {
   ): Promise<ChainVerdict> {
     if (this.opts.anchors.length === 0)
       return { trusted: false, reason: 'no trust anchors configured', path: [leaf] };
-    const search = findPaths(
-      leaf,
-      [...pool, ...this.intermediates],
-      this.opts.anchors,
-      this.opts.limits ?? DEFAULT_PATH_LIMITS,
-    );
+    const searchKey = `${leaf.fingerprint}|${[...new Set(pool.map((c) => c.fingerprint))].sort().join(',')}`;
+    const search =
+      this.searches.get(searchKey) ??
+      remember(
+        this.searches,
+        searchKey,
+        findPaths(
+          leaf,
+          [...pool, ...this.intermediates],
+          this.opts.anchors,
+          this.opts.limits ?? DEFAULT_PATH_LIMITS,
+        ),
+      );
     if (search.paths.length === 0) {
       const why = ['no path to a trusted certificate authority', ...search.notes].join('; ');
       return { trusted: false, reason: why, path: [leaf] };
     }
     const rejections: string[] = [];
     for (const path of search.paths) {
-      const problem = path.length === 1 ? validityProblem(leaf, at) : await engineProblem(path, at);
+      const problem = await this.pathProblem(path, at);
       if (problem) {
         if (!rejections.includes(problem)) rejections.push(problem);
         continue;
@@ -105,6 +133,22 @@ export class PathValidator implements CertificateValidator {
       return this.withRevocation(path, at);
     }
     return { trusted: false, reason: rejections.join('; '), path: search.paths[0]! };
+  }
+
+  private async pathProblem(
+    path: readonly CertificateInfo[],
+    at: Date,
+  ): Promise<string | undefined> {
+    if (path.length === 1) return validityProblem(path[0]!, at);
+    const key = path.map((c) => c.fingerprint).join('>');
+    if (this.accepted.has(key)) return path.map((c) => validityProblem(c, at)).find(Boolean);
+    const problem = await engineProblem(path, at);
+    if (!problem) {
+      this.accepted.add(key);
+      if (this.accepted.size > MEMO_SIZE)
+        this.accepted.delete(this.accepted.values().next().value!);
+    }
+    return problem;
   }
 
   private async withRevocation(path: readonly CertificateInfo[], at: Date): Promise<ChainVerdict> {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { startPostfix } from '../helpers/postfix.js';
+import { promtool } from '../helpers/prometheus.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
 
 /** `name = value` lines of a main.cf snippet. */
@@ -28,5 +32,52 @@ test('the Postfix snippet in deploy/ passes postfix check on a real instance', a
   } finally {
     await pf.stop();
     await sink.close();
+  }
+});
+
+const repoFile = (path: string) =>
+  readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8');
+
+test('the Dockerfile builds in stages and runs the milter as an unprivileged user', () => {
+  const docker = repoFile('Dockerfile');
+  const stages = docker.match(/^FROM /gm) ?? [];
+  assert.ok(stages.length >= 2, 'multi-stage');
+  const users = [...docker.matchAll(/^USER (\S+)/gm)].map((m) => m[1]);
+  assert.ok(users.length > 0 && !users.includes('root') && !users.includes('0'), `USER ${users}`);
+  // The runtime stage gets no compiler, tests or sources: only dist/src, dist/protocol, node_modules.
+  const runtime = docker.slice(docker.lastIndexOf('\nFROM '));
+  assert.doesNotMatch(runtime, /COPY --from=build \/src\/(src|test|bench)\b/);
+  assert.match(runtime, /npm prune --omit=dev|node_modules/);
+  assert.match(docker, /^HEALTHCHECK .*\/healthz/m);
+  assert.match(docker, /DOMSEC_LISTEN=inet:0\.0\.0\.0:8890/);
+});
+
+test('compose runs Postfix, the milter, Redis, Prometheus and Grafana, wired to each other', async () => {
+  const compose = repoFile('deploy/docker/compose.yml');
+  for (const service of ['milter', 'postfix', 'redis', 'prometheus', 'grafana'])
+    assert.match(compose, new RegExp(`^  ${service}:$`, 'm'), service);
+  assert.match(compose, /DOMSEC_REDIS_URL: redis:\/\/redis:6379/);
+  // Grafana's dashboard provider reads the directory the dashboard is mounted into.
+  const provider = repoFile('grafana/provisioning/dashboards/domsec.yml');
+  const path = /path: (\S+)/.exec(provider)?.[1];
+  assert.ok(path && compose.includes(`:${path}/domsec-milter.json:ro`), `mounted under ${path}`);
+  // Postfix in compose attaches the milter with the deploy/postfix/main.cf snippet itself.
+  assert.match(repoFile('deploy/docker/postfix/Dockerfile'), /COPY deploy\/postfix\/main\.cf /);
+  assert.match(repoFile('deploy/docker/prometheus.yml'), /targets: \['milter:9464'\]/);
+});
+
+test('the compose Prometheus configuration passes promtool with the alert rules beside it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'domsec-compose-prom-'));
+  try {
+    await writeFile(join(dir, 'prometheus.yml'), repoFile('deploy/docker/prometheus.yml'));
+    await writeFile(
+      join(dir, 'domsec-alerts.yml'),
+      repoFile('deploy/prometheus/domsec-alerts.yml'),
+    );
+    const r = await promtool(['check', 'config', join(dir, 'prometheus.yml')]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /SUCCESS: 1 rule files found/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
