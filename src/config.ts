@@ -21,7 +21,7 @@ import {
   yesNo,
 } from './config-values.js';
 import type { RevocationMethod } from './pki/revocation/checker.js';
-import { ACTIONS, type Action } from './policy/actions.js';
+import { ACTIONS, type ActionConfig } from './policy/actions.js';
 
 export type PartnerSourceName = 'directory' | 'ldap' | 'smimea' | 'harvested';
 
@@ -34,7 +34,8 @@ export interface HttpListen {
 
 export type RevocationPolicy = 'soft-fail' | 'hard-fail';
 
-export interface Config {
+/** The action per failure kind (DOMSEC_ON_*) is part of it. */
+export interface Config extends ActionConfig {
   readonly listen: ListenSpec;
   readonly httpListen: HttpListen;
   readonly logLevel: LogLevel;
@@ -62,14 +63,6 @@ export interface Config {
   readonly signatureFormat: 'detached' | 'opaque';
   readonly headerProtection: boolean;
   readonly keepSignatures: boolean;
-  readonly onError: Action;
-  readonly onNoCertificate: Action | undefined;
-  readonly onRevocationUnknown: Action | undefined;
-  readonly onRevoked: Action | undefined;
-  readonly onDecryptFailure: Action | undefined;
-  readonly onBadSignature: Action | undefined;
-  readonly onUnprotected: Action | undefined;
-  readonly onInternalError: Action | undefined;
   readonly inboundRequireSigned: readonly string[];
   readonly inboundRequireEncrypted: readonly string[];
   readonly adminAddress: string | undefined;

@@ -9,8 +9,8 @@ import { formatListenSpec } from '../protocol/listen.js';
 import { createCache } from './cache/setup.js';
 import type { Config } from './config.js';
 import { gatewayApplication } from './gateway/application.js';
-import { parseNetworks } from './gateway/direction.js';
 import { passThroughApplication } from './gateway/passthrough.js';
+import { gatewayPolicyFrom } from './gateway/policy-from-config.js';
 import type { Logger } from './log.js';
 import { type HttpEndpoint, startHttpEndpoint } from './metrics/http.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
@@ -18,7 +18,6 @@ import { loadOrCreateIdentities } from './pki/dev-identity.js';
 import { HarvestedCertificates } from './pki/harvest.js';
 import type { DomainIdentity } from './pki/identities.js';
 import { loadPki } from './pki/setup.js';
-import { failurePolicyFrom } from './policy/actions.js';
 
 export interface RunningService {
   readonly milter: MilterServer;
@@ -108,30 +107,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config.mode === 'pass-through'
       ? passThroughApplication()
       : gatewayApplication({
-          directions: {
-            localDomains: new Set(config.localDomains),
-            trustedNetworks: parseNetworks(config.trustedNetworks),
-          },
-          outbound: {
-            sign: config.outboundSign,
-            encrypt: config.outboundEncrypt,
-            encryptRequiredDomains: new Set(config.encryptRequiredDomains),
-            options: {
-              signatureFormat: config.signatureFormat,
-              headerProtection: config.headerProtection,
-            },
-          },
-          keepSignatures: config.keepSignatures,
+          ...gatewayPolicyFrom(config),
           identities,
           pki,
           harvested,
-          authservId: config.authservId,
-          failures: failurePolicyFrom(config),
-          requirements: {
-            signed: new Set(config.inboundRequireSigned),
-            encrypted: new Set(config.inboundRequireEncrypted),
-          },
-          adminAddress: config.adminAddress,
           log,
           onMessage: (m) => {
             metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });

@@ -5,12 +5,11 @@ import type { Decision, Modification } from '../../protocol/index.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { loadConfig } from '../../src/config.js';
 import { gatewayApplication } from '../../src/gateway/application.js';
-import { parseNetworks } from '../../src/gateway/direction.js';
+import { gatewayPolicyFrom } from '../../src/gateway/policy-from-config.js';
 import { splitMessage } from '../../src/mime/index.js';
 import { identityFromKeys } from '../../src/pki/identities.js';
 import type { DomainPki } from '../../src/pki/keygen.js';
 import { loadPki } from '../../src/pki/setup.js';
-import { failurePolicyFrom } from '../../src/policy/actions.js';
 import { startTestMilter, type TestMilter } from './milter.js';
 
 /** A gateway for `domain` holding `keys`; `env` as DOMSEC_* variables. */
@@ -32,29 +31,9 @@ export async function startGatewayMilter(
   }));
   const pki = await loadPki(config, { cache: new MemoryCache() });
   const app = gatewayApplication({
-    directions: {
-      localDomains: new Set(config.localDomains),
-      trustedNetworks: parseNetworks(config.trustedNetworks),
-    },
-    outbound: {
-      sign: config.outboundSign,
-      encrypt: config.outboundEncrypt,
-      encryptRequiredDomains: new Set(config.encryptRequiredDomains),
-      options: {
-        signatureFormat: config.signatureFormat,
-        headerProtection: config.headerProtection,
-      },
-    },
+    ...gatewayPolicyFrom(config),
     identities: new Map([[domain, identityFromKeys(domain, pairs)]]),
     pki,
-    authservId: config.authservId,
-    failures: failurePolicyFrom(config),
-    requirements: {
-      signed: new Set(config.inboundRequireSigned),
-      encrypted: new Set(config.inboundRequireEncrypted),
-    },
-    adminAddress: config.adminAddress,
-    keepSignatures: config.keepSignatures,
     log: { info: () => {}, warn: () => {}, error: () => {} },
   });
   return startTestMilter(app);
