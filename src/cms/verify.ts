@@ -18,6 +18,7 @@ import {
   type PssParameters,
   verifySignature,
 } from './signature-algorithms.js';
+import { splitSignedData } from './signed-data-split.js';
 
 export interface ChainVerdict {
   readonly trusted: boolean;
@@ -233,7 +234,8 @@ export async function verifySignedData(
   der: Uint8Array,
   opts: VerifyOptions = {},
 ): Promise<VerifyResult> {
-  const ci = parseContentInfo(der, opts.limits ?? DEFAULT_ASN1_LIMITS);
+  const split = splitSignedData(der);
+  const ci = parseContentInfo(split ? split.rest : der, opts.limits ?? DEFAULT_ASN1_LIMITS);
   if (ci.contentType !== OID.signedData)
     throw new CmsError('unsupported', `content type ${ci.contentType} is not SignedData`);
   // The SignedData is read by position rather than through pkijs's schema
@@ -247,7 +249,9 @@ export async function verifySignedData(
   const content = opts.detachedContent ?? (eContent ? octetStringContent(eContent) : undefined);
   if (!content)
     throw new CmsError('malformed', 'SignedData without content and no detached content given');
-  const certificates = embeddedCertificates(ci.content);
+  const certificates = split
+    ? split.certificates.map((c) => loadCertificate(c))
+    : embeddedCertificates(ci.content);
   const at = opts.at ?? new Date();
   const signers: SignerReport[] = [];
   for (const si of sd.signerInfos) {
