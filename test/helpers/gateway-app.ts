@@ -72,7 +72,7 @@ export interface MilterOutcome {
  * `address`; `macros` as Postfix would send them (e.g. `{auth_authen}` at MAIL).
  */
 export async function runMessage(
-  milter: TestMilter,
+  milter: Pick<TestMilter, 'client'>,
   message: Buffer,
   envelope: {
     from: string;

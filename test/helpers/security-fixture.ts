@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Decision, Modification } from '../../protocol/index.js';
+import { type Decision, MilterClient, type Modification } from '../../protocol/index.js';
 import { splitMessage } from '../../src/mime/index.js';
 import { certificatePem, type DomainPki, generateDomainPki } from '../../src/pki/keygen.js';
 import { transformOutbound } from '../../src/smime/outbound.js';
@@ -96,7 +96,11 @@ export interface Envelope {
 }
 
 /** One message through the gateway, with `{auth_authen}` at MAIL when the client authenticated. */
-export function send(milter: TestMilter, message: Buffer, e: Envelope): Promise<MilterOutcome> {
+export function send(
+  milter: Pick<TestMilter, 'client'>,
+  message: Buffer,
+  e: Envelope,
+): Promise<MilterOutcome> {
   return runMessage(milter, message, {
     from: e.from,
     rcpts: e.rcpts,
@@ -194,4 +198,15 @@ export function uniqueOffset(haystack: Buffer, needle: Buffer): number {
   assert.ok(at >= 0, `${needle.toString('hex')} not found`);
   assert.equal(haystack.indexOf(needle, at + 1), -1, `${needle.toString('hex')} found twice`);
   return at;
+}
+
+/** A milter already running elsewhere (e.g. `domsec-milter serve`) on a loopback port, for send(). */
+export function milterAt(port: number): Pick<TestMilter, 'client'> {
+  return {
+    async client() {
+      const c = await MilterClient.connect({ kind: 'inet', host: '127.0.0.1', port });
+      await c.negotiate();
+      return c;
+    },
+  };
 }
