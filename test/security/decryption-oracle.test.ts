@@ -3,7 +3,8 @@
 // decrypt it for them. Only mail from outside to our own recipients is
 // decrypted (src/gateway/direction.ts). At the milter protocol level with the
 // real gateway application; the same through real Postfix is in
-// decryption-oracle-postfix.test.ts.
+// decryption-oracle-postfix.test.ts. The direction rule itself is unit-tested in
+// test/gateway/direction.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestMilter } from '../helpers/milter.js';

@@ -8,6 +8,7 @@
 // same text, same sequence of crypto calls), and the gateway (same SMTP
 // reply, same Authentication-Results). No timing assertions: the machine is
 // shared and noisy; equal outcomes and equal code paths are what is checked.
+// (test/cms/cms.test.ts has the first unit checks of the same function.)
 import assert from 'node:assert/strict';
 import * as nodeCrypto from 'node:crypto';
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';

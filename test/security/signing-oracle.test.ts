@@ -3,7 +3,8 @@
 // claims one of our senders must not get mail signed with our domain key.
 // Here we are example.org (trusted network 192.0.2.0/24); at the milter
 // protocol level with the real gateway application, the way Postfix sends
-// the client address and {auth_authen}.
+// the client address and {auth_authen}. The direction rule itself is
+// unit-tested in test/gateway/direction.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { transformInbound } from '../../src/smime/inbound.js';

@@ -3,6 +3,8 @@
 // ours is added, however it is spelled (case, comments, folding, quoting);
 // results of other authserv-ids are left alone. At the milter protocol level
 // with the real gateway application, mail from outside to our recipient.
+// Through real Postfix and Sendmail, the plain forgery is also removed in
+// test/e2e/gateway.test.ts and test/e2e/sendmail-gateway.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { headerValue, splitMessage } from '../../src/mime/index.js';
