@@ -22,10 +22,27 @@ export class RedisUrlError extends Error {
   override readonly name = 'RedisUrlError';
 }
 
+/**
+ * The URL as error messages show it: credentials masked (`redis://***@host`).
+ * Everything up to the last '@' goes, so a password with an unencoded '/'
+ * or '@' is masked too (the rest of a Redis URL never holds an '@').
+ */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/).*@/s, '$1***@');
+}
+
+/** A host name or an IP address literal: nothing else may reach ioredis (and its error messages). */
+const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|[0-9A-Fa-f:.]+)$/;
+
 function hostPorts(list: string, url: string): { host: string; port: number }[] {
   return list.split(',').map((hp) => {
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hp.trim());
-    if (!m) throw new RedisUrlError(`${url}: bad host:port ${hp}`);
+    if (!m || !HOST.test(m[1]!)) {
+      // With credentials in the URL the item may be a piece of a mistyped
+      // password: the redacted URL then shows all there is to see.
+      const item = url.includes('@') ? '' : ` ${hp}`;
+      throw new RedisUrlError(`${redactRedisUrl(url)}: bad host:port${item}`);
+    }
     return { host: m[1]!, port: m[2] ? Number(m[2]) : 6379 };
   });
 }
@@ -41,7 +58,7 @@ export function parseRedisUrl(url: string): RedisTarget {
     );
   if (!m)
     throw new RedisUrlError(
-      `${url}: expected redis://host:port, redis-sentinel://h1:p1,h2:p2/master or redis-cluster://h1:p1,h2:p2`,
+      `${redactRedisUrl(url)}: expected redis://host:port, redis-sentinel://h1:p1,h2:p2/master or redis-cluster://h1:p1,h2:p2`,
     );
   const [, scheme, user, password, hosts, path = ''] = m;
   const auth: RedisOptions = {
@@ -52,7 +69,8 @@ export function parseRedisUrl(url: string): RedisTarget {
   if (scheme === 'redis-cluster') return { kind: 'cluster', nodes, options: auth };
   if (scheme === 'redis-sentinel') {
     const [name, db] = path.split('/');
-    if (!name) throw new RedisUrlError(`${url}: the Sentinel master name is missing`);
+    if (!name)
+      throw new RedisUrlError(`${redactRedisUrl(url)}: the Sentinel master name is missing`);
     return {
       kind: 'sentinel',
       options: { ...auth, sentinels: nodes, name, ...(db ? { db: Number(db) } : {}) },
@@ -60,7 +78,7 @@ export function parseRedisUrl(url: string): RedisTarget {
   }
   const db = path === '' ? undefined : Number(path);
   if (db !== undefined && !Number.isInteger(db))
-    throw new RedisUrlError(`${url}: the database must be a number`);
+    throw new RedisUrlError(`${redactRedisUrl(url)}: the database must be a number`);
   return {
     kind: 'standalone',
     options: {

@@ -26,7 +26,7 @@ import { type InboundRequirements, isRequired } from '../policy/requirements.js'
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
 import type { TransformReport, TransformResult } from '../smime/types.js';
-import { applyChanges, dropFields } from './apply-edits.js';
+import { applyChanges, withoutFields } from './apply-edits.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
@@ -249,11 +249,6 @@ class Transaction implements TransactionHandler {
     done: Done,
   ): Promise<Decision> {
     const d = this.deps;
-    const ours = d.authservId.toLowerCase();
-    // Results claiming to be ours that arrived from outside are removed first.
-    const spoofed = original.filter(
-      (f) => f.name.toLowerCase() === 'authentication-results' && authservIdOf(f.value) === ours,
-    );
     let r: TransformResult = await transformInbound(message, {
       keys: allDecryptionKeys(d.identities),
       validator: d.pki.validator,
@@ -282,7 +277,14 @@ class Transaction implements TransactionHandler {
     }
     // Delivered: decrypted and verified when that worked, as it came otherwise.
     if (!r.ok) r = { ok: true, message, report: r.report };
-    const withoutSpoofed = spoofed.length === 0 ? r.message : dropFields(r.message, spoofed);
+    // Results claiming to be ours came from outside: forgeries, whether in the
+    // header as received or in a protected copy of it the transform restored.
+    const ours = d.authservId.toLowerCase();
+    const withoutSpoofed = withoutFields(
+      r.message,
+      (name, value) =>
+        name.toLowerCase() === 'authentication-results' && authservIdOf(value) === ours,
+    );
     await applyChanges(eom, message, withoutSpoofed, original, this.leadingSpace);
     await eom.insertHeader(
       0,

@@ -32,15 +32,14 @@ export async function applyChanges(
   if (!oldBody.equals(newBody)) await eom.replaceBody(newBody);
 }
 
-/** The message without the given header fields (matched by name and value). */
-export function dropFields(message: Buffer, fields: readonly Field[]): Buffer {
+/** The message without the header fields `drop` selects (by name and unfolded value); itself when none. */
+export function withoutFields(
+  message: Buffer,
+  drop: (name: string, value: string) => boolean,
+): Buffer {
   const { headers, body } = splitMessage(message);
-  const drop = new Set(
-    fields.map((f) => `${f.name.toLowerCase()}\0${f.value.replace(/\s+/g, ' ').trim()}`),
-  );
-  const kept = headers.filter(
-    (h) => !drop.has(`${h.name.toLowerCase()}\0${headerValue(h).replace(/\s+/g, ' ').trim()}`),
-  );
+  const kept = headers.filter((h) => !drop(h.name, headerValue(h)));
+  if (kept.length === headers.length) return message;
   return Buffer.concat([
     ...kept.flatMap((h) => [h.raw, Buffer.from('\r\n')]),
     Buffer.from('\r\n'),

@@ -59,12 +59,33 @@ export function authenticationResults(authservId: string, v: SmimeVerdict): stri
   return `${authservId};\r\n\t${parts.join('\r\n\t')}`;
 }
 
-/** The authserv-id of an Authentication-Results value (before the first ';'). */
+/**
+ * The authserv-id of an Authentication-Results value, lower-cased: after
+ * optional CFWS, a token or a quoted-string (RFC 8601 2.2). Comments nest and
+ * may hold ';', quoted pairs and line breaks; a reader parses them so, and
+ * the forgery check must see the same id the reader will.
+ */
 export function authservIdOf(value: string): string {
-  return value
-    .split(';')[0]!
-    .replace(/\([^)]*\)/g, '')
-    .trim()
-    .split(/\s+/)[0]!
-    .toLowerCase();
+  const n = value.length;
+  let i = 0;
+  for (;;) {
+    while (i < n && ' \t\r\n'.includes(value[i]!)) i++;
+    if (value[i] !== '(') break;
+    for (let depth = 0; i < n; ) {
+      const c = value[i++];
+      if (c === '\\') i++;
+      else if (c === '(') depth++;
+      else if (c === ')' && --depth === 0) break;
+    }
+  }
+  let id = '';
+  if (value[i] === '"') {
+    for (i++; i < n && value[i] !== '"'; i++) {
+      if (value[i] === '\\') i++;
+      id += value[i] ?? '';
+    }
+  } else {
+    while (i < n && !' \t\r\n;()"'.includes(value[i]!)) id += value[i++];
+  }
+  return id.replace(/[\r\n]/g, '').toLowerCase();
 }

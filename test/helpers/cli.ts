@@ -80,8 +80,11 @@ export async function startServe(
   );
   // Generous: a first start may generate development keys while the suite loads both cores.
   const deadline = Date.now() + 60_000;
-  // The "listening" line is at info level; at quieter levels a connect tells us instead.
-  while (!out.includes('milter listening') && !(await acceptsConnections(port))) {
+  // The "listening" line (info level) comes once the HTTP endpoint is up too; the
+  // milter port accepts earlier, so a connect is the sign only at quieter levels.
+  const level = env['DOMSEC_LOG_LEVEL'] ?? 'info';
+  const quiet = level === 'warn' || level === 'error';
+  while (quiet ? !(await acceptsConnections(port)) : !out.includes('milter listening')) {
     if (child.exitCode !== null) throw new Error(`domsec-milter exited ${child.exitCode}: ${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

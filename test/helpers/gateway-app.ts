@@ -1,7 +1,7 @@
 /** The gateway application in-process behind our MilterServer, configured from env-style settings. */
 
 import assert from 'node:assert/strict';
-import type { Decision, Modification } from '../../protocol/index.js';
+import type { Decision, MessageSpec, Modification } from '../../protocol/index.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { loadConfig } from '../../src/config.js';
 import { gatewayApplication } from '../../src/gateway/application.js';
@@ -40,15 +40,25 @@ export async function startGatewayMilter(
 }
 
 export interface MilterOutcome {
+  /** Where the transaction ended: 'eom', or the step that refused it ('rcpt', ...). */
+  readonly stage: string;
   readonly decision: Decision | undefined;
   readonly edits: readonly Modification[];
 }
 
-/** One message through the milter as Postfix sends it, from the client at `address`. */
+/**
+ * One message through the milter as Postfix sends it, from the client at
+ * `address`; `macros` as Postfix would send them (e.g. `{auth_authen}` at MAIL).
+ */
 export async function runMessage(
-  milter: TestMilter,
+  milter: Pick<TestMilter, 'client'>,
   message: Buffer,
-  envelope: { from: string; rcpts: string[]; address: string },
+  envelope: {
+    from: string;
+    rcpts: string[];
+    address: string;
+    macros?: MessageSpec['macros'];
+  },
 ): Promise<MilterOutcome> {
   const client = await milter.client();
   await client.connectEvent({
@@ -65,9 +75,10 @@ export async function runMessage(
       (h) => [h.name, h.raw.toString('latin1').slice(h.name.length + 1)] as const,
     ),
     body,
+    ...(envelope.macros ? { macros: envelope.macros } : {}),
   });
   client.quit();
-  return { decision: r.decision, edits: r.eom?.modifications ?? [] };
+  return { stage: r.stage, decision: r.decision, edits: r.eom?.modifications ?? [] };
 }
 
 /** The message as the MTA would deliver it after the milter's edits (headers by name and index, body). */

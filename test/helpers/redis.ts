@@ -19,19 +19,31 @@ function pings(port: number): Promise<boolean> {
     s.once('connect', () => s.write('PING\r\n'));
     s.once('data', (d) => {
       s.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      // A server with a password answers, but refuses PING before AUTH.
+      resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
     });
     s.once('error', () => resolve(false));
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** `options.password`: the server requires it (requirepass); `url` then carries it. */
+export async function startRedis(options: { password?: string } = {}): Promise<TestRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
     child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...(options.password !== undefined ? ['--requirepass', options.password] : []),
+      ],
       {
         stdio: 'ignore',
       },
@@ -47,7 +59,10 @@ export async function startRedis(): Promise<TestRedis> {
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url:
+      options.password !== undefined
+        ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`
+        : `redis://127.0.0.1:${port}`,
     start,
     stop: async () => {
       if (!child || child.exitCode !== null) return;

@@ -1,0 +1,130 @@
+// Decryption oracle: an insider (or anyone who can relay through us) holding
+// a ciphertext captured on its way to example.net must not get the gateway to
+// decrypt it for them. Only mail from outside to our own recipients is
+// decrypted (src/gateway/direction.ts). At the milter protocol level with the
+// real gateway application; the same through real Postfix is in
+// decryption-oracle-postfix.test.ts. The direction rule itself is unit-tested in
+// test/gateway/direction.test.ts.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestMilter } from '../helpers/milter.js';
+import {
+  addedResults,
+  assertNoPlaintext,
+  type Envelope,
+  INSIDE,
+  newBody,
+  OUTSIDE,
+  protectedByOrg,
+  replyOf,
+  SECRET,
+  type SecurityPki,
+  securityPki,
+  send,
+  startUs,
+} from '../helpers/security-fixture.js';
+
+let pki: SecurityPki;
+let milter: TestMilter;
+/** example.org's signed and encrypted mail to bob@example.net, as captured on the wire. */
+let captured: Buffer;
+
+before(async () => {
+  pki = await securityPki();
+  milter = await startUs(pki);
+  captured = await protectedByOrg(pki);
+  assert.ok(!captured.includes(SECRET), 'the capture is ciphertext');
+});
+
+after(async () => {
+  await milter?.close();
+  await pki?.cleanup();
+});
+
+/** Delivered exactly as it came: accepted, no header or body edit at all. */
+async function assertNotDecrypted(e: Envelope): Promise<void> {
+  const o = await send(milter, captured, e);
+  assertNoPlaintext(o);
+  assert.equal(o.decision?.type, 'accept', replyOf(o.decision));
+  assert.deepEqual(o.edits, [], 'delivered as it came');
+}
+
+describe('decryption oracle: a captured ciphertext is decrypted only from outside to our recipients', () => {
+  it('control: from outside to bob@example.net it is decrypted, smime=pass', async () => {
+    const o = await send(milter, captured, {
+      from: '<alice@example.org>',
+      rcpts: ['<bob@example.net>'],
+      address: OUTSIDE,
+    });
+    assert.equal(o.decision?.type, 'accept');
+    assert.ok(newBody(o)?.includes(SECRET), 'decrypted for our recipient');
+    assert.match(addedResults(o)[0] ?? '', /smime=pass/);
+  });
+
+  it('from a trusted network, an insider sender, to an internal mailbox: not decrypted', async () => {
+    await assertNotDecrypted({
+      from: '<mallory@example.net>',
+      rcpts: ['<mallory@example.net>'],
+      address: INSIDE,
+    });
+  });
+
+  it('from a trusted network with the forged remote sender alice@example.org: not decrypted', async () => {
+    await assertNotDecrypted({
+      from: '<alice@example.org>',
+      rcpts: ['<mallory@example.net>'],
+      address: INSIDE,
+    });
+  });
+
+  it('from a trusted network as IPv4-mapped IPv6 (::ffff:192.0.2.10): not decrypted', async () => {
+    await assertNotDecrypted({
+      from: '<alice@example.org>',
+      rcpts: ['<mallory@example.net>'],
+      address: `::ffff:${INSIDE}`,
+    });
+  });
+
+  it('authenticated ({auth_authen}) from an outside address, to an internal mailbox: not decrypted', async () => {
+    for (const from of ['<mallory@example.net>', '<alice@example.org>', '<>']) {
+      await assertNotDecrypted({
+        from,
+        rcpts: ['<mallory@example.net>'],
+        address: OUTSIDE,
+        authenticatedAs: 'mallory',
+      });
+    }
+  });
+
+  it('from outside to a remote recipient (relay): not decrypted', async () => {
+    await assertNotDecrypted({
+      from: '<alice@example.org>',
+      rcpts: ['<eve@example.com>'],
+      address: OUTSIDE,
+    });
+  });
+
+  it('from outside to a remote and a local recipient: the local one must come separately (452), nothing decrypted', async () => {
+    for (const rcpts of [
+      ['<eve@example.com>', '<bob@example.net>'],
+      ['<bob@example.net>', '<eve@example.com>'],
+    ]) {
+      const o = await send(milter, captured, {
+        from: '<alice@example.org>',
+        rcpts,
+        address: OUTSIDE,
+      });
+      assertNoPlaintext(o);
+      assert.equal(o.stage, 'rcpt');
+      assert.match(replyOf(o.decision) ?? '', /^452 4\.5\.3 /);
+    }
+  });
+
+  it('from outside to a subdomain of ours (not configured as local): not decrypted', async () => {
+    await assertNotDecrypted({
+      from: '<alice@example.org>',
+      rcpts: ['<bob@mail.example.net>'],
+      address: OUTSIDE,
+    });
+  });
+});

@@ -1,0 +1,113 @@
+// EFAIL's other half, CBC malleability: who knows one plaintext block of a
+// CBC ciphertext can rewrite it at will by changing the block before it (for
+// the first block: the IV), without the key. EnvelopedData has no integrity
+// of its own; only AuthEnvelopedData (AES-GCM) or a valid inner signature
+// shows the change. Stated here so an auditor sees what the gateway does:
+// a rewritten CBC message is decrypted and delivered without its signature
+// layer (smime=none) unless the partner's signature is required
+// (DOMSEC_INBOUND_REQUIRE_SIGNED); a rewritten AES-GCM message is not
+// decrypted at all.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { decryptEnvelope } from '../../src/cms/decrypt.js';
+import { applyEdits } from '../helpers/gateway-app.js';
+import type { TestMilter } from '../helpers/milter.js';
+import {
+  addedResults,
+  assertNoPlaintext,
+  derOf,
+  OUTSIDE,
+  protectedByOrg,
+  replyOf,
+  SECRET,
+  type SecurityPki,
+  securityPki,
+  send,
+  startUs,
+  uniqueOffset,
+  withDer,
+} from '../helpers/security-fixture.js';
+
+let pki: SecurityPki;
+const milters: TestMilter[] = [];
+
+before(async () => {
+  pki = await securityPki();
+});
+
+after(async () => {
+  for (const m of milters) await m.close();
+  await pki?.cleanup();
+});
+
+async function gateway(env: Record<string, string> = {}): Promise<TestMilter> {
+  const m = await startUs(pki, env);
+  milters.push(m);
+  return m;
+}
+
+const fromAlice = { from: '<alice@example.org>', rcpts: ['<bob@example.net>'], address: OUTSIDE };
+
+/** aes256-CBC AlgorithmIdentifier up to its IV: OID 2.16.840.1.101.3.4.1.42, OCTET STRING of 16. */
+const CBC_IV = Buffer.from('060960864801650304012a0410', 'hex');
+/** aes256-GCM AlgorithmIdentifier: OID 2.16.840.1.101.3.4.1.46 (the GCMParameters follow). */
+const GCM_OID = Buffer.from('060960864801650304012e', 'hex');
+const INJECTED = 'X-Tampered: yes;';
+
+/** The captured CBC mail with its first plaintext block rewritten to INJECTED through the IV. */
+async function rewrittenCbc(): Promise<Buffer> {
+  const captured = await protectedByOrg(pki, undefined, { cipher: 'aes-256-cbc' });
+  const der = derOf(captured);
+  // The attacker knows the first block from the structure every such mail has; here we read it.
+  const known = decryptEnvelope(der, [
+    { certificate: pki.net.encryption.certificate, privateKey: pki.net.encryption.privateKey },
+  ]).content.subarray(0, 16);
+  assert.match(known.toString('latin1'), /^Content-Type: /);
+  const at = uniqueOffset(der, CBC_IV) + CBC_IV.length;
+  const tampered = Buffer.from(der);
+  for (let i = 0; i < 16; i++) tampered[at + i]! ^= known[i]! ^ INJECTED.charCodeAt(i);
+  // Proof of the rewrite, with the key: exactly the first block changed.
+  const back = decryptEnvelope(tampered, [
+    { certificate: pki.net.encryption.certificate, privateKey: pki.net.encryption.privateKey },
+  ]).content;
+  assert.equal(back.subarray(0, 16).toString('latin1'), INJECTED);
+  return withDer(captured, tampered);
+}
+
+describe('EFAIL malleability: rewritten ciphertexts', () => {
+  it('AES-CBC rewritten through the IV: decrypted without its signature layer, smime=none (the encryption layer cannot tell)', async () => {
+    const m = await gateway();
+    const message = await rewrittenCbc();
+    const o = await send(m, message, fromAlice);
+    assert.equal(o.decision?.type, 'accept', replyOf(o.decision));
+    assert.ok(applyEdits(message, o.edits).includes(SECRET), 'decrypted for its recipient');
+    assert.match(
+      addedResults(o)[0] ?? '',
+      /smime=none/,
+      'the removed signature is not reported as a failure',
+    );
+  });
+
+  it('AES-CBC rewritten, the partner required to sign (DOMSEC_INBOUND_REQUIRE_SIGNED): refused, nothing decrypted handed over', async () => {
+    const m = await gateway({ DOMSEC_INBOUND_REQUIRE_SIGNED: 'example.org' });
+    const o = await send(m, await rewrittenCbc(), fromAlice);
+    assertNoPlaintext(o);
+    assert.match(replyOf(o.decision) ?? '', /^451 4\.7\.1 unprotected: /);
+    assert.deepEqual(o.edits, []);
+  });
+
+  it('AES-GCM (AuthEnvelopedData) with its nonce changed: not decrypted (tempfail), no plaintext', async () => {
+    const m = await gateway();
+    const captured = await protectedByOrg(pki, undefined, { cipher: 'aes-256-gcm' });
+    const der = derOf(captured);
+    // GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING (12), ... }: 30 LL 04 0C <nonce>.
+    const at = uniqueOffset(der, GCM_OID) + GCM_OID.length;
+    assert.deepEqual([der[at], der[at + 2], der[at + 3]], [0x30, 0x04, 0x0c]);
+    const tampered = Buffer.from(der);
+    tampered[at + 4]! ^= 0x01;
+    const o = await send(m, withDer(captured, tampered), fromAlice);
+    assertNoPlaintext(o);
+    assert.match(replyOf(o.decision) ?? '', /^451 4\.7\.1 decrypt-failure: /);
+    assert.deepEqual(o.edits, []);
+  });
+});
