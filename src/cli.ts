@@ -10,6 +10,7 @@ import { readStdin, transformCommand } from './commands/transform.js';
 import { UsageError } from './commands/usage.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { createLogger } from './log.js';
+import { loadIdentities } from './pki/identities.js';
 import { startService } from './serve.js';
 
 const USAGE = `usage: domsec-milter <command>
@@ -79,9 +80,29 @@ async function serve(): Promise<void> {
   }
 }
 
-function checkConfig(): void {
-  configOrExit();
+/** Validates the variables, then the keys as `serve` would load them (never creating any). */
+async function checkConfig(): Promise<void> {
+  const config = configOrExit();
   process.stdout.write(`${describeConfig(process.env).join('\n')}\n`);
+  let identities: Awaited<ReturnType<typeof loadIdentities>>;
+  try {
+    identities = await loadIdentities(config.keysDir, config.localDomains, {
+      passphrase: config.keysPassphrase,
+    });
+  } catch (err) {
+    const missing = (err as Error).message.endsWith('ENOENT');
+    if (missing && !config.keysDirExplicit) {
+      process.stdout.write('# no keys yet: serve creates a development identity\n');
+      return;
+    }
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  for (const domain of config.localDomains) {
+    const id = identities.get(domain);
+    process.stdout.write(
+      id ? `# ${domain}: ${id.keys.length} key(s) loaded\n` : `# ${domain}: no key\n`,
+    );
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -90,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve();
     case 'check-config':
-      return checkConfig();
+      return await checkConfig();
     case 'transform': {
       const code = await transformCommand(rest, configOrExit(), {
         stdin: readStdin,

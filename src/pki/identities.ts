@@ -64,7 +64,7 @@ async function checkPrivate(path: string): Promise<number> {
   }
   if ((stat.mode & 0o077) !== 0) {
     throw new IdentityError(
-      `${path} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 it`,
+      `${path} grants group or others access (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 it`,
     );
   }
   return stat.size;

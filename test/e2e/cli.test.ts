@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,28 @@ describe('domsec-milter command line', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^DOMSEC_LOCAL_DOMAINS=example.org,Example.COM$/m);
     assert.match(r.stdout, /^DOMSEC_LISTEN=inet:127.0.0.1:8890 {2}# default$/m);
+  });
+
+  test('check-config loads the keys as serve would: counts them, refuses a loose key file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-check-keys-'));
+    try {
+      const keygen = await runCli(['keygen', '--domain', 'example.net', '--out', dir]);
+      assert.equal(keygen.code, 0, keygen.stderr);
+      const env = { DOMSEC_KEYS_DIR: dir, DOMSEC_LOCAL_DOMAINS: 'example.net,example.com' };
+      const ok = await runCli(['check-config'], env);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /^# example\.net: 2 key\(s\) loaded$/m);
+      assert.match(ok.stdout, /^# example\.com: no key$/m);
+      await chmod(join(dir, 'example.net.sign.key.pem'), 0o640);
+      const loose = await runCli(['check-config'], env);
+      assert.equal(loose.code, 1);
+      assert.match(
+        loose.stderr,
+        /example\.net\.sign\.key\.pem grants group or others access \(mode 640\)/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('keygen writes a domain PKI that OpenSSL verifies, and never overwrites it', async () => {

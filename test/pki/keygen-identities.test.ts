@@ -123,7 +123,7 @@ describe('domain identities from DOMSEC_KEYS_DIR', () => {
     );
     await assert.rejects(loadIdentities(dir, ['example.org']), (err: unknown) => {
       assert.ok(err instanceof IdentityError);
-      assert.match(err.message, /readable by group or others \(mode 644\): chmod 600 it/);
+      assert.match(err.message, /grants group or others access \(mode 644\): chmod 600 it/);
       return true;
     });
     await rm(join(dir, 'example.org.loose.key.pem'));

@@ -499,7 +499,7 @@ describe('PKCS#12 identities in DOMSEC_KEYS_DIR', () => {
     });
     const message = await identityError(
       loadIdentities(d, ['example.org'], { passphrase: PASS }),
-      /readable by group or others \(mode 644\): chmod 600 it/,
+      /grants group or others access \(mode 644\): chmod 600 it/,
     );
     assert.ok(message.startsWith(join(d, 'example.org.pass')));
   });
@@ -509,7 +509,7 @@ describe('PKCS#12 identities in DOMSEC_KEYS_DIR', () => {
       const d = await keysDir({ 'example.org.p12': [await readFile(rsaP12), mode] });
       const message = await identityError(
         loadIdentities(d, ['example.org'], { passphrase: PASS }),
-        new RegExp(`readable by group or others \\(mode ${mode.toString(8)}\\): chmod 600 it`),
+        new RegExp(`grants group or others access \\(mode ${mode.toString(8)}\\): chmod 600 it`),
       );
       assert.ok(message.startsWith(join(d, 'example.org.p12')));
     }

@@ -94,7 +94,7 @@ async function assertRefused(dir: string, file: string, mode: number): Promise<v
   assert.equal(lines.length, 1, `one line: ${r.stderr}`);
   assert.equal(
     lines[0],
-    `domsec-milter: cannot start: ${join(dir, file)} is readable by group or others (mode ${mode.toString(8)}): chmod 600 it`,
+    `domsec-milter: cannot start: ${join(dir, file)} grants group or others access (mode ${mode.toString(8)}): chmod 600 it`,
   );
   for (const s of secrets()) assert.ok(!(r.stdout + r.stderr).includes(s), 'no secret echoed');
 }
