@@ -35,6 +35,8 @@ export interface ServingMilter {
   readonly port: number;
   /** `inet:127.0.0.1:PORT` */
   readonly address: string;
+  /** The metrics and health endpoint, `http://127.0.0.1:PORT`. */
+  readonly httpUrl: string;
   /** Everything it logged so far. */
   output(): string;
   /** SIGTERM, then the exit code. */
@@ -48,12 +50,19 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
+export interface ServeOptions {
+  /** The milter port; a free one when absent (a restarted milter takes its predecessor's). */
+  readonly port?: number;
+}
+
 /** Starts `domsec-milter serve` on a free port and waits for its "listening" line. */
 export async function startServe(
   env: Record<string, string> = {},
   cwd?: string,
+  opts: ServeOptions = {},
 ): Promise<ServingMilter> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
+  const http = env['DOMSEC_HTTP_LISTEN'] ?? `127.0.0.1:${await freePort()}`;
   // A private working directory: the development identity is created under ./.domsec there.
   const dir = cwd ?? mkdtempSync(join(tmpdir(), 'domsec-serve-'));
   const child = spawn(process.execPath, [CLI, 'serve'], {
@@ -62,7 +71,7 @@ export async function startServe(
       ...baseEnv(),
       DOMSEC_LISTEN: `inet:127.0.0.1:${port}`,
       // Tests run in parallel: never the fixed default metrics port.
-      DOMSEC_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
+      DOMSEC_HTTP_LISTEN: http,
       DOMSEC_LOG_LEVEL: 'info',
       ...env,
     },
@@ -93,6 +102,7 @@ export async function startServe(
     process: child,
     port,
     address: `inet:127.0.0.1:${port}`,
+    httpUrl: `http://${http}`,
     output: () => out,
     exited,
     async stop() {

@@ -1,7 +1,7 @@
 /** The gateway application in-process behind our MilterServer, configured from env-style settings. */
 
 import assert from 'node:assert/strict';
-import type { Decision, Modification } from '../../protocol/index.js';
+import { type Decision, MilterClient, type Modification } from '../../protocol/index.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { loadConfig } from '../../src/config.js';
 import { gatewayApplication } from '../../src/gateway/application.js';
@@ -65,9 +65,20 @@ export interface MilterOutcome {
   readonly edits: readonly Modification[];
 }
 
+/** A milter in another process (`domsec-milter serve`), for runMessage: one connection per message. */
+export function servedMilter(port: number): Pick<TestMilter, 'client'> {
+  return {
+    async client() {
+      const c = await MilterClient.connect({ kind: 'inet', host: '127.0.0.1', port });
+      await c.negotiate();
+      return c;
+    },
+  };
+}
+
 /** One message through the milter as Postfix sends it, from the client at `address`. */
 export async function runMessage(
-  milter: TestMilter,
+  milter: Pick<TestMilter, 'client'>,
   message: Buffer,
   envelope: { from: string; rcpts: string[]; address: string },
 ): Promise<MilterOutcome> {
