@@ -4,6 +4,7 @@
  * `ca/` so its key never counts as a domain key. Keys are created 0600.
  */
 
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { certificatePem, type DomainPki, keyPem } from './keygen.js';
@@ -14,14 +15,26 @@ export interface WrittenPki {
   readonly caCertificate: string;
 }
 
+/**
+ * Complete or absent, never half-written: the text goes to a temporary file
+ * first, which is then linked under its name (link, unlike rename, fails on
+ * an existing file: a key is never overwritten by accident). A full or
+ * read-only disk leaves nothing behind that a later start would choke on.
+ */
 async function writeFile(path: string, text: string, mode: number): Promise<void> {
-  // wx: never overwrite an existing key by accident.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await fs.writeFile(path, text, { mode, flag: 'wx' });
+    await fs.writeFile(temporary, text, { mode, flag: 'wx' });
+    await fs.link(temporary, path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-      throw new Error(`${path} exists: refusing to overwrite it`);
-    throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EEXIST') throw new Error(`${path} exists: refusing to overwrite it`);
+    // Node names no file for a failed write ("ENOSPC: no space left on device, write").
+    throw new Error(`cannot write ${path}: ${e.message.replace(/, \w+( '.*')?$/, '')}`, {
+      cause: err,
+    });
+  } finally {
+    await fs.rm(temporary, { force: true });
   }
 }
 
@@ -45,6 +58,16 @@ export async function writeDomainPki(
     [join(caDir, `${domain}.ca.key.pem`), keyPem(pki.ca.privateKey), 0o600],
     [join(caDir, `${domain}.ca.crt.pem`), ca, 0o644],
   ];
-  for (const [path, text, mode] of files) await writeFile(path, text, mode);
+  const written: string[] = [];
+  try {
+    for (const [path, text, mode] of files) {
+      await writeFile(path, text, mode);
+      written.push(path);
+    }
+  } catch (err) {
+    // Half an identity (a signing key without its certificate...) is worse than none.
+    await Promise.all(written.map((p) => fs.rm(p, { force: true })));
+    throw err;
+  }
   return { files: files.map(([p]) => p), caCertificate: join(caDir, `${domain}.ca.crt.pem`) };
 }

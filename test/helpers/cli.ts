@@ -15,13 +15,17 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs a command to completion. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Runs a command to completion (in `cwd` when given). */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...baseEnv(), ...env }, timeout: 30_000 },
+      { env: { ...baseEnv(), ...env }, timeout: 30_000, ...(cwd ? { cwd } : {}) },
       (err, stdout, stderr) => {
         const code = err ? ((err as { code?: number }).code ?? 1) : 0;
         resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
