@@ -36,7 +36,8 @@ export interface LoadOptions {
 }
 
 export interface LoadReport {
-  readonly offered: number;
+  /** Messages taken from the source (each counted once, however often it was retried). */
+  offered: number;
   /** Ids the server took responsibility for (2xx to the final dot), in order. */
   readonly accepted: string[];
   /** 4xx replies and broken sessions, each followed by a retry. */
@@ -47,7 +48,10 @@ export interface LoadReport {
   readonly refused: { readonly id: string; readonly reply: string }[];
   /** Still temporarily refused when the deadline passed (or never tried before `stop`). */
   readonly unsent: string[];
-  /** Sessions that broke after the final dot was sent: the outcome is unknown (RFC 1047). */
+  /**
+   * Sessions that broke (timed out, closed without a reply): if that happened
+   * after the final dot, the outcome is unknown and a retry may duplicate (RFC 1047).
+   */
   readonly ambiguous: string[];
 }
 
@@ -74,13 +78,18 @@ function outcomeOf(r: SendMailResult): Outcome {
   return first.code < 500 ? { kind: 'temporary', reason: text } : { kind: 'refused', reply: text };
 }
 
-/** Offers every message until it is accepted or refused (or the deadline passes). */
+/**
+ * Offers every message until it is accepted or refused (or the deadline
+ * passes). `messages` may be a generator (a soak makes them as it goes).
+ */
 export async function deliverAll(
-  messages: readonly LoadMessage[],
+  messages: Iterable<LoadMessage>,
   o: LoadOptions,
 ): Promise<LoadReport> {
+  const fresh = messages[Symbol.iterator]();
+  let exhausted = false;
   const report: LoadReport = {
-    offered: messages.length,
+    offered: 0,
     accepted: [],
     temporaryRefusals: 0,
     temporaryReasons: new Set(),
@@ -91,11 +100,8 @@ export async function deliverAll(
   const started = Date.now();
   const deadline = started + (o.deadlineMs ?? 120_000);
   const retryDelay = o.retryDelayMs ?? 500;
-  // Messages waiting for a session; a retried one goes back in with its "not before" time.
-  const queue: { m: LoadMessage; notBefore: number }[] = messages.map((m) => ({
-    m,
-    notBefore: 0,
-  }));
+  // Temporarily refused messages waiting for another try, each with its "not before" time.
+  const queue: { m: LoadMessage; notBefore: number }[] = [];
   let inFlight = 0;
   let nextSlot = started;
 
@@ -106,10 +112,19 @@ export async function deliverAll(
     if (slot > Date.now()) await sleep(slot - Date.now());
   };
 
+  // Retries that are due first, then new messages.
   const take = (): { m: LoadMessage; notBefore: number } | undefined => {
     const now = Date.now();
     const i = queue.findIndex((q) => q.notBefore <= now);
-    return i < 0 ? undefined : queue.splice(i, 1)[0];
+    if (i >= 0) return queue.splice(i, 1)[0];
+    if (exhausted) return undefined;
+    const next = fresh.next();
+    if (next.done) {
+      exhausted = true;
+      return undefined;
+    }
+    report.offered++;
+    return { m: next.value, notBefore: 0 };
   };
 
   const attempt = async (m: LoadMessage): Promise<Outcome> => {
@@ -135,7 +150,7 @@ export async function deliverAll(
       const next = stopping ? undefined : take();
       if (!next) {
         // Nothing ready: done when nothing is queued or in flight, else wait for retries.
-        if (queue.length === 0 && inFlight === 0) return;
+        if (exhausted && queue.length === 0 && inFlight === 0) return;
         if (stopping) return;
         await sleep(20);
         continue;
