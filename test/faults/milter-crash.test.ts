@@ -124,7 +124,8 @@ describe('the milter killed while 500 messages are in flight', () => {
     const { missing, duplicated, unexpected } = tally(ids, arrived);
     t.diagnostic(
       `sent ${MESSAGES} by SMTP + ${LOCAL} by sendmail(1), delivered ${new Set(arrived).size}, lost ${missing.length}, ` +
-        `duplicated ${duplicated.length}; ${report.temporaryRefusals} temporary refusals ` +
+        `duplicated ${duplicated.length}; ${report.temporaryRefusals} temporary refusals, ` +
+        `${report.ambiguous.length} broken sessions ` +
         `(${[...report.temporaryReasons].join(' | ')}); ${deliveredAtCrash} delivered before ` +
         `the kill, ${deliveredWhileDown} while the milter was down, ${heldWhileDown.length} ` +
         `held in the maildrop queue meanwhile; ${cut.length} transactions cut at ${stages}`,

@@ -165,8 +165,12 @@ async function measureMax(
 
 interface RssSample {
   readonly at: number;
+  /** RSS of milter A and B, MiB. */
   readonly a: number;
   readonly b: number;
+  /** V8 heap in use (domsec_process_nodejs_heap_size_used_bytes), MiB: apart from V8's reserve. */
+  readonly heapA: number;
+  readonly heapB: number;
 }
 
 function mean(xs: readonly number[]): number {
@@ -180,12 +184,19 @@ function growth(samples: readonly RssSample[], started: number, minutes: number)
   const window = Math.min(5 * 60_000, (total - warmUp) / 3);
   const first = samples.filter((s) => s.at - started >= warmUp && s.at - started < warmUp + window);
   const last = samples.filter((s) => s.at - started >= total - window);
-  const of = (k: 'a' | 'b') => {
+  const of = (k: 'a' | 'b' | 'heapA' | 'heapB') => {
     const f = mean(first.map((s) => s[k]));
     const l = mean(last.map((s) => s[k]));
     return { first: f, last: l, growth: (l - f) / f };
   };
-  return { warmUpS: warmUp / 1000, windowS: window / 1000, a: of('a'), b: of('b') };
+  return {
+    warmUpS: warmUp / 1000,
+    windowS: window / 1000,
+    a: of('a'),
+    b: of('b'),
+    heapA: of('heapA'),
+    heapB: of('heapB'),
+  };
 }
 
 async function milterProblems(m: ServingMilter) {
@@ -217,10 +228,19 @@ async function main(): Promise<number> {
     const samples: RssSample[] = [];
     const started = Date.now();
     const end = started + MINUTES * 60_000;
-    const sampler = setInterval(() => {
+    const heap = async (m: ServingMilter) =>
+      (sample(await scrape(m.httpUrl), 'domsec_process_nodejs_heap_size_used_bytes') ?? 0) /
+      (1 << 20);
+    const take = async () => {
       arrivals.drain();
       try {
-        samples.push({ at: Date.now(), a: rssMiB(pids.a), b: rssMiB(pids.b) });
+        const at = Date.now();
+        const [a, b] = [rssMiB(pids.a), rssMiB(pids.b)];
+        const [heapA, heapB] = await Promise.all([
+          heap(g.domains.milterA),
+          heap(g.domains.milterB),
+        ]);
+        samples.push({ at, a, b, heapA, heapB });
       } catch {
         // A milter that died shows in its exit state below.
       }
@@ -228,9 +248,11 @@ async function main(): Promise<number> {
       if (samples.length % 6 === 0 && s)
         log(
           `${((s.at - started) / 60_000).toFixed(1)} min: ${arrivals.total} delivered; ` +
-            `RSS A ${s.a.toFixed(1)} MiB, B ${s.b.toFixed(1)} MiB`,
+            `RSS A ${s.a.toFixed(1)} MiB, B ${s.b.toFixed(1)} MiB; ` +
+            `heap A ${s.heapA.toFixed(1)} MiB, B ${s.heapB.toFixed(1)} MiB`,
         );
-    }, SAMPLE_MS);
+    };
+    const sampler = setInterval(() => void take(), SAMPLE_MS);
     const soak = await deliverAll(traffic('soak'), {
       port: g.postfixA.smtpPort,
       concurrency: SESSIONS,
@@ -277,6 +299,10 @@ async function main(): Promise<number> {
       '|---|---|---|---|',
       `| A (example.org, sign+encrypt) | ${rss.a.first.toFixed(1)} | ${rss.a.last.toFixed(1)} | ${pct(rss.a.growth)} |`,
       `| B (example.net, decrypt+verify) | ${rss.b.first.toFixed(1)} | ${rss.b.last.toFixed(1)} | ${pct(rss.b.growth)} |`,
+      `| A, V8 heap in use | ${rss.heapA.first.toFixed(1)} | ${rss.heapA.last.toFixed(1)} | ${pct(rss.heapA.growth)} |`,
+      `| B, V8 heap in use | ${rss.heapB.first.toFixed(1)} | ${rss.heapB.last.toFixed(1)} | ${pct(rss.heapB.growth)} |`,
+      '',
+      'The verdict is on RSS; the heap rows tell V8 reserving memory from a leak.',
       '',
       `Errors: ${errors} (temporary refusals ${soak.temporaryRefusals + max.report.temporaryRefusals}, ` +
         `refused ${soak.refused.length + max.report.refused.length}, unsent ${soak.unsent.length}, ` +
@@ -289,6 +315,8 @@ async function main(): Promise<number> {
       ...[...pa.errorLines, ...pb.errorLines].slice(0, 10).map((l) => `  ${l}`),
       `RSS every 10 s, A: ${samples.map((s) => s.a.toFixed(0)).join(' ')}`,
       `RSS every 10 s, B: ${samples.map((s) => s.b.toFixed(0)).join(' ')}`,
+      `heap every 10 s, A: ${samples.map((s) => s.heapA.toFixed(0)).join(' ')}`,
+      `heap every 10 s, B: ${samples.map((s) => s.heapB.toFixed(0)).join(' ')}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const grew = Math.max(rss.a.growth, rss.b.growth) >= GROWTH_LIMIT;
