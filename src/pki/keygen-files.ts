@@ -4,7 +4,6 @@
  * `ca/` so its key never counts as a domain key. Keys are created 0600.
  */
 
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { certificatePem, type DomainPki, keyPem } from './keygen.js';
@@ -16,25 +15,33 @@ export interface WrittenPki {
 }
 
 /**
- * Complete or absent, never half-written: the text goes to a temporary file
- * first, which is then linked under its name (link, unlike rename, fails on
- * an existing file: a key is never overwritten by accident). A full or
- * read-only disk leaves nothing behind that a later start would choke on.
+ * Complete or absent, never half-written: a file this call created is
+ * removed again when writing it fails, so a full or read-only disk leaves
+ * nothing behind that a later start would choke on. wx: an existing key is
+ * never overwritten by accident.
  */
 async function writeFile(path: string, text: string, mode: number): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  let file: fs.FileHandle;
   try {
-    await fs.writeFile(temporary, text, { mode, flag: 'wx' });
-    await fs.link(temporary, path);
+    file = await fs.open(path, 'wx', mode);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EEXIST') throw new Error(`${path} exists: refusing to overwrite it`);
-    // Node names no file for a failed write ("ENOSPC: no space left on device, write").
     throw new Error(`cannot write ${path}: ${e.message.replace(/, \w+( '.*')?$/, '')}`, {
       cause: err,
     });
+  }
+  try {
+    await file.writeFile(text);
+    await file.sync();
+  } catch (err) {
+    await fs.rm(path, { force: true });
+    // Node names no file for a failed write ("ENOSPC: no space left on device, write").
+    throw new Error(`cannot write ${path}: ${(err as Error).message.replace(/, \w+$/, '')}`, {
+      cause: err,
+    });
   } finally {
-    await fs.rm(temporary, { force: true });
+    await file.close();
   }
 }
 
