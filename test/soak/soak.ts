@@ -303,6 +303,11 @@ async function main(): Promise<number> {
       `| B, V8 heap in use | ${rss.heapB.first.toFixed(1)} | ${rss.heapB.last.toFixed(1)} | ${pct(rss.heapB.growth)} |`,
       '',
       'The verdict is on RSS; the heap rows tell V8 reserving memory from a leak.',
+      ...(MINUTES < 15
+        ? [
+            `Note: in ${MINUTES} min the windows are short and RSS may still be settling (V8 sizes its heap over the first minutes): judge growth on 30 min.`,
+          ]
+        : []),
       '',
       `Errors: ${errors} (temporary refusals ${soak.temporaryRefusals + max.report.temporaryRefusals}, ` +
         `refused ${soak.refused.length + max.report.refused.length}, unsent ${soak.unsent.length}, ` +
