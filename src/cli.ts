@@ -71,7 +71,9 @@ async function serve(): Promise<void> {
     service = await startService(config, log);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    fail(`cannot start: ${e.code ? `${e.code} ` : ''}${e.message}`);
+    // Node's own errors already start with their code ("EACCES: permission denied, ...").
+    const code = e.code && !e.message.startsWith(e.code) ? `${e.code} ` : '';
+    fail(`cannot start: ${code}${e.message}`);
   }
   if (requested) {
     const signal = requested;

@@ -5,6 +5,12 @@
  */
 
 export interface Cache {
+  /**
+   * True while a shared store (Redis) is unreachable and this process's memory
+   * answers alone: a miss then does not mean nobody stored the key. Absent or
+   * false: a miss is a miss.
+   */
+  readonly degraded?: boolean;
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;

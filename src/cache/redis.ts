@@ -2,7 +2,8 @@
  * Redis cache (ioredis; standalone, Sentinel or Cluster) with an in-memory
  * fallback: while Redis is unreachable every request is served from memory,
  * one warning is logged, the state is visible in a metric, and ioredis keeps
- * reconnecting. Writes always go to memory too, so the fallback is warm.
+ * reconnecting. Writes, and values read from Redis, go to memory too, so the
+ * fallback is warm.
  */
 
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -173,12 +174,29 @@ export class RedisCache implements Cache {
     return `${this.o.prefix}${key}`;
   }
 
+  /** True while Redis is unreachable: memory alone answers, and a miss there proves nothing. */
+  get degraded(): boolean {
+    return !this.up;
+  }
+
+  /**
+   * While Redis answers it is the truth: a value there is copied to memory for
+   * as long as Redis keeps it (so an outage does not lose what another process
+   * or `certs import` put there), and a key gone from Redis (`certs purge`) is
+   * gone from memory too.
+   */
   async get(key: string): Promise<string | undefined> {
     if (this.up) {
       try {
-        const v = await this.client.get(this.k(key));
+        const k = this.k(key);
+        const [v, ttlMs] = await Promise.all([this.client.get(k), this.client.pttl(k)]);
         this.o.observe?.('redis', v === null ? 'miss' : 'hit');
-        if (v !== null) return v;
+        if (v === null) {
+          await this.o.fallback.delete(key);
+          return undefined;
+        }
+        if (ttlMs > 0) await this.o.fallback.set(key, v, ttlMs / 1000);
+        return v;
       } catch {
         this.o.observe?.('redis', 'error');
       }

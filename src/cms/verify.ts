@@ -31,6 +31,11 @@ export interface ChainVerdict {
   readonly temporary?: boolean;
   /** Not trusted because a certificate on the path is revoked. */
   readonly revoked?: boolean;
+  /**
+   * Trusted, but a responder could not confirm a certificate's status
+   * (soft-fail): said with the result, so the reader knows it was not checked.
+   */
+  readonly caveat?: string;
 }
 
 /** Decides whether a signer certificate chains to something we trust. */

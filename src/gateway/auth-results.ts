@@ -24,7 +24,13 @@ export function verdictOf(report: TransformReport, error?: TransformError): Smim
   const signers = report.layers.flatMap((l) => l.signers ?? []);
   if (signers.length === 0) return { result: 'none' };
   const good = signers.find((s) => s.valid && s.chain?.trusted !== false);
-  if (good) return { result: 'pass', signer: good };
+  // Soft-fail: trusted although its revocation status is unknown; the comment says so.
+  if (good)
+    return {
+      result: 'pass',
+      signer: good,
+      ...(good.chain?.caveat ? { reason: good.chain.caveat } : {}),
+    };
   const untrusted = signers.find((s) => s.valid);
   if (untrusted)
     return {

@@ -34,6 +34,10 @@ export class HarvestedCertificates implements CertificateSource {
 
   async lookup(domain: string, at: Date): Promise<LookupResult> {
     const raw = await this.cache.get(key(domain));
+    // Imported and harvested certificates live in the shared cache: while it
+    // is unreachable their absence here is unknown, not "none" (4xx, not 5xx).
+    if (!raw && this.cache.degraded)
+      return { status: 'temporary-failure', reason: 'the shared cache (Redis) is unreachable' };
     if (!raw) return { status: 'not-found' };
     let stored: Stored;
     let certificate: CertificateInfo;

@@ -14,14 +14,34 @@ export interface WrittenPki {
   readonly caCertificate: string;
 }
 
+/**
+ * Complete or absent, never half-written: a file this call created is
+ * removed again when writing it fails, so a full or read-only disk leaves
+ * nothing behind that a later start would choke on. wx: an existing key is
+ * never overwritten by accident.
+ */
 async function writeFile(path: string, text: string, mode: number): Promise<void> {
-  // wx: never overwrite an existing key by accident.
+  let file: fs.FileHandle;
   try {
-    await fs.writeFile(path, text, { mode, flag: 'wx' });
+    file = await fs.open(path, 'wx', mode);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-      throw new Error(`${path} exists: refusing to overwrite it`);
-    throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EEXIST') throw new Error(`${path} exists: refusing to overwrite it`);
+    throw new Error(`cannot write ${path}: ${e.message.replace(/, \w+( '.*')?$/, '')}`, {
+      cause: err,
+    });
+  }
+  try {
+    await file.writeFile(text);
+    await file.sync();
+  } catch (err) {
+    await fs.rm(path, { force: true });
+    // Node names no file for a failed write ("ENOSPC: no space left on device, write").
+    throw new Error(`cannot write ${path}: ${(err as Error).message.replace(/, \w+$/, '')}`, {
+      cause: err,
+    });
+  } finally {
+    await file.close();
   }
 }
 
@@ -45,6 +65,16 @@ export async function writeDomainPki(
     [join(caDir, `${domain}.ca.key.pem`), keyPem(pki.ca.privateKey), 0o600],
     [join(caDir, `${domain}.ca.crt.pem`), ca, 0o644],
   ];
-  for (const [path, text, mode] of files) await writeFile(path, text, mode);
+  const written: string[] = [];
+  try {
+    for (const [path, text, mode] of files) {
+      await writeFile(path, text, mode);
+      written.push(path);
+    }
+  } catch (err) {
+    // Half an identity (a signing key without its certificate...) is worse than none.
+    await Promise.all(written.map((p) => fs.rm(p, { force: true })));
+    throw err;
+  }
   return { files: files.map(([p]) => p), caCertificate: join(caDir, `${domain}.ca.crt.pem`) };
 }

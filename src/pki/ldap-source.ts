@@ -150,8 +150,11 @@ export class LdapCertificateSource implements CertificateSource {
       }
       const candidates = this.certificatesOf(values);
       for (const p of candidates.problems) this.note(address.url, d, p);
-      const certificate = await this.choose(address.url, d, candidates.certificates, at);
-      if (certificate) return { status: 'found', certificate, source: this.name };
+      const chosen = await this.choose(address.url, d, candidates.certificates, at);
+      if (chosen.certificate)
+        return { status: 'found', certificate: chosen.certificate, source: this.name };
+      // A certificate that cannot be checked now (hard-fail, responder down) is not "none".
+      if (chosen.unverified) failures.push(`${address.url}: ${chosen.unverified}`);
     }
     return failures.length > 0
       ? { status: 'temporary-failure', reason: `LDAP: ${failures.join('; ')}` }
@@ -191,13 +194,16 @@ export class LdapCertificateSource implements CertificateSource {
     domain: string,
     certificates: readonly CertificateInfo[],
     at: Date,
-  ): Promise<CertificateInfo | undefined> {
+  ): Promise<{ certificate?: CertificateInfo; unverified?: string }> {
     const ranked = rankEncryptionCertificates(certificates, domain, at);
+    let unverified: string | undefined;
     for (const c of ranked) {
-      if (!this.options.validator) return c;
+      if (!this.options.validator) return { certificate: c };
       const verdict = await this.options.validator.validate(c, certificates, at);
-      if (verdict.trusted) return c;
-      this.note(url, domain, `${describeName(c, 'subject')}: not trusted: ${verdict.reason}`);
+      if (verdict.trusted) return { certificate: c };
+      const why = `${describeName(c, 'subject')}: not trusted: ${verdict.reason}`;
+      if (verdict.temporary) unverified ??= why;
+      this.note(url, domain, why);
     }
     const unusable = certificates.filter((c) => !ranked.includes(c));
     for (const c of unusable.slice(0, NOTED_UNUSABLE)) {
@@ -207,7 +213,7 @@ export class LdapCertificateSource implements CertificateSource {
     }
     if (unusable.length > NOTED_UNUSABLE)
       this.note(url, domain, `${unusable.length - NOTED_UNUSABLE} more certificates not usable`);
-    return undefined;
+    return unverified ? { unverified } : {};
   }
 
   private note(directory: string, domain: string, message: string): void {

@@ -156,6 +156,7 @@ export class PathValidator implements CertificateValidator {
     if (!checker?.enabled || path.length < 2) return { trusted: true, path };
     const notes: string[] = [];
     let doubt: string | undefined;
+    let caveat: string | undefined;
     let temporary = false;
     for (let i = 0; i < path.length - 1; i++) {
       const status = await checker.check(path[i]!, path[i + 1]!, at);
@@ -166,10 +167,12 @@ export class PathValidator implements CertificateValidator {
       if (status.status !== 'good') {
         doubt ??= text;
         if (status.status === 'unavailable') temporary = true;
+        // A responder asked and failed (not a certificate that names none).
+        if (status.status === 'unavailable' || status.status === 'unknown') caveat ??= text;
       }
     }
     if (doubt && this.policy === 'hard-fail')
       return { trusted: false, reason: doubt, path, notes, ...(temporary ? { temporary } : {}) };
-    return { trusted: true, path, notes };
+    return { trusted: true, path, notes, ...(caveat ? { caveat } : {}) };
   }
 }

@@ -93,6 +93,7 @@ export class SmimeaCertificateSource implements CertificateSource {
       ? published.filter((p) => p.usage === SMIMEA_USAGE.DANE_TA).map((p) => p.certificate)
       : [];
     const usable: CertificateInfo[] = [];
+    let unverified: string | undefined;
     for (const p of published) {
       if (p.usage !== SMIMEA_USAGE.DANE_EE && p.usage !== SMIMEA_USAGE.PKIX_EE) continue; // CAs
       // The cheap checks first: PKIX validation may fetch revocation data.
@@ -103,7 +104,10 @@ export class SmimeaCertificateSource implements CertificateSource {
             ? undefined
             : 'DANE-EE record in an answer not validated with DNSSEC'
           : await this.untrusted(p.certificate, pool, daneAnchors, at));
-      if (problem) this.onSkip(domain, problem);
+      if (typeof problem === 'object') {
+        unverified ??= problem.temporary;
+        this.onSkip(domain, problem.temporary);
+      } else if (problem) this.onSkip(domain, problem);
       else usable.push(p.certificate);
     }
     const best = usable.sort(
@@ -111,8 +115,10 @@ export class SmimeaCertificateSource implements CertificateSource {
         score(b, domain, queryDomain) - score(a, domain, queryDomain) ||
         b.notAfter.getTime() - a.notAfter.getTime(),
     )[0];
-    return best
-      ? { status: 'found', certificate: best, source: this.name }
+    if (best) return { status: 'found', certificate: best, source: this.name };
+    // A certificate that cannot be checked now (hard-fail, responder down) is not "none".
+    return unverified
+      ? { status: 'temporary-failure', reason: `smimea: ${unverified}` }
       : { status: 'not-found' };
   }
 
@@ -146,13 +152,16 @@ export class SmimeaCertificateSource implements CertificateSource {
     return out;
   }
 
-  /** Why a PKIX-EE certificate is not trusted, or undefined when it is. */
+  /**
+   * Why a PKIX-EE certificate is not trusted, or undefined when it is; as
+   * `{ temporary }` when it may be trusted once its status can be learnt.
+   */
   private async untrusted(
     certificate: CertificateInfo,
     pool: readonly CertificateInfo[],
     daneAnchors: readonly CertificateInfo[],
     at: Date,
-  ): Promise<string | undefined> {
+  ): Promise<string | { temporary: string } | undefined> {
     const pkix = await this.validator.validate(certificate, pool, at);
     if (pkix.trusted) return undefined;
     let reason = pkix.reason ?? 'untrusted';
@@ -161,7 +170,8 @@ export class SmimeaCertificateSource implements CertificateSource {
       if (dane.trusted) return undefined;
       reason += `; DANE-TA: ${dane.reason ?? 'untrusted'}`;
     }
-    return `PKIX-EE certificate not trusted: ${reason}`;
+    const why = `PKIX-EE certificate not trusted: ${reason}`;
+    return pkix.temporary ? { temporary: why } : why;
   }
 }
 

@@ -110,6 +110,28 @@ describe('Redis cache with a real redis-server', () => {
     assert.deepEqual(await b.keys('cert:'), ['cert:example.net']);
   });
 
+  test('Redis is the truth while it answers: a value read there survives an outage, a purged key is gone', async () => {
+    const writer = cache('truth:');
+    const reader = cache('truth:');
+    await until(() => writer.reachable && reader.reachable);
+    assert.equal(reader.degraded, false);
+    // Another process (or `certs import`) stored these; this reader only read them.
+    await writer.set('imported', 'CERT', 120);
+    await writer.set('purged', 'OLD', 120);
+    assert.equal(await reader.get('imported'), 'CERT');
+    assert.equal(await reader.get('purged'), 'OLD');
+    await writer.delete('purged'); // `certs purge`
+    assert.equal(await reader.get('purged'), undefined, 'the purge is seen at once');
+    await redis.stop();
+    await until(() => !reader.reachable);
+    assert.equal(reader.degraded, true, 'a miss now proves nothing');
+    assert.equal(await reader.get('imported'), 'CERT', 'kept from the read, for the outage');
+    assert.equal(await reader.get('purged'), undefined, 'not resurrected');
+    await redis.start();
+    await until(() => reader.reachable, 15_000);
+    assert.equal(reader.degraded, false);
+  });
+
   test('Redis down: served from memory, one warning; back: reconnects', async () => {
     const events: string[] = [];
     const c = cache('fallback:', events);

@@ -15,13 +15,17 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs a command to completion. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Runs a command to completion (in `cwd` when given). */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...baseEnv(), ...env }, timeout: 30_000 },
+      { env: { ...baseEnv(), ...env }, timeout: 30_000, ...(cwd ? { cwd } : {}) },
       (err, stdout, stderr) => {
         const code = err ? ((err as { code?: number }).code ?? 1) : 0;
         resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
@@ -35,6 +39,8 @@ export interface ServingMilter {
   readonly port: number;
   /** `inet:127.0.0.1:PORT` */
   readonly address: string;
+  /** The metrics and health endpoint, `http://127.0.0.1:PORT`. */
+  readonly httpUrl: string;
   /** Everything it logged so far. */
   output(): string;
   /** SIGTERM, then the exit code. */
@@ -48,12 +54,19 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
+export interface ServeOptions {
+  /** The milter port; a free one when absent (a restarted milter takes its predecessor's). */
+  readonly port?: number;
+}
+
 /** Starts `domsec-milter serve` on a free port and waits for its "listening" line. */
 export async function startServe(
   env: Record<string, string> = {},
   cwd?: string,
+  opts: ServeOptions = {},
 ): Promise<ServingMilter> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
+  const http = env['DOMSEC_HTTP_LISTEN'] ?? `127.0.0.1:${await freePort()}`;
   // A private working directory: the development identity is created under ./.domsec there.
   const dir = cwd ?? mkdtempSync(join(tmpdir(), 'domsec-serve-'));
   const child = spawn(process.execPath, [CLI, 'serve'], {
@@ -62,7 +75,7 @@ export async function startServe(
       ...baseEnv(),
       DOMSEC_LISTEN: `inet:127.0.0.1:${port}`,
       // Tests run in parallel: never the fixed default metrics port.
-      DOMSEC_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
+      DOMSEC_HTTP_LISTEN: http,
       DOMSEC_LOG_LEVEL: 'info',
       ...env,
     },
@@ -96,6 +109,7 @@ export async function startServe(
     process: child,
     port,
     address: `inet:127.0.0.1:${port}`,
+    httpUrl: `http://${http}`,
     output: () => out,
     exited,
     async stop() {

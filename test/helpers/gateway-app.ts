@@ -1,7 +1,12 @@
 /** The gateway application in-process behind our MilterServer, configured from env-style settings. */
 
 import assert from 'node:assert/strict';
-import type { Decision, MessageSpec, Modification } from '../../protocol/index.js';
+import {
+  type Decision,
+  type MessageSpec,
+  MilterClient,
+  type Modification,
+} from '../../protocol/index.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { loadConfig } from '../../src/config.js';
 import { gatewayApplication } from '../../src/gateway/application.js';
@@ -44,6 +49,17 @@ export interface MilterOutcome {
   readonly stage: string;
   readonly decision: Decision | undefined;
   readonly edits: readonly Modification[];
+}
+
+/** A milter in another process (`domsec-milter serve`), for runMessage: one connection per message. */
+export function servedMilter(port: number): Pick<TestMilter, 'client'> {
+  return {
+    async client() {
+      const c = await MilterClient.connect({ kind: 'inet', host: '127.0.0.1', port });
+      await c.negotiate();
+      return c;
+    },
+  };
 }
 
 /**

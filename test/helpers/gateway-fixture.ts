@@ -80,8 +80,13 @@ export interface GatewayDomains {
   stop(): Promise<void>;
 }
 
-/** Keys for both domains, example.net's certificate as example.org's partner, both milters. */
-export async function startGatewayDomains(): Promise<GatewayDomains> {
+/**
+ * Keys for both domains, example.net's certificate as example.org's partner,
+ * both milters (`env` added to both, e.g. a quieter log level for long runs).
+ */
+export async function startGatewayDomains(
+  env: Record<string, string> = {},
+): Promise<GatewayDomains> {
   const dir = await mkdtemp(join(tmpdir(), 'domsec-gw-'));
   const [org, net] = await Promise.all([
     generateDomainPki('example.org'),
@@ -105,6 +110,7 @@ export async function startGatewayDomains(): Promise<GatewayDomains> {
     DOMSEC_PARTNER_CERTS: join(dir, 'partners'),
     DOMSEC_ENCRYPT_REQUIRED_DOMAINS: 'example.com',
     DOMSEC_AUTHSERV_ID: 'mx.example.org',
+    ...env,
   };
   const [milterA, milterB] = await Promise.all([
     startServe(orgEnv),
@@ -115,6 +121,7 @@ export async function startGatewayDomains(): Promise<GatewayDomains> {
       // The MTA's test clients connect from 127.0.0.1: they must count as outside.
       DOMSEC_TRUSTED_NETWORKS: '192.0.2.0/24',
       DOMSEC_AUTHSERV_ID: 'mx.example.net',
+      ...env,
     }),
   ]);
   return {

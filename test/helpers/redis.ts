@@ -65,7 +65,8 @@ export async function startRedis(options: { password?: string } = {}): Promise<T
         : `redis://127.0.0.1:${port}`,
     start,
     stop: async () => {
-      if (!child || child.exitCode !== null) return;
+      // Killed by a signal, a child has a signalCode and no exitCode: stopped twice, it must not wait.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGKILL');
       await exited;

@@ -75,4 +75,17 @@ describe('harvesting partner certificates from verified mail', () => {
       'the signer must name the sender domain',
     );
   });
+
+  test('while the shared cache is unreachable, a domain not in memory is a temporary failure, not "none"', async () => {
+    // What RedisCache is during an outage: memory answers alone.
+    const memory = new MemoryCache();
+    const degraded = Object.assign(memory, { degraded: true });
+    const store = new HarvestedCertificates(degraded);
+    const r = await store.lookup('example.org', new Date());
+    assert.equal(r.status, 'temporary-failure');
+    assert.match(r.status === 'temporary-failure' ? r.reason : '', /shared cache .*unreachable/);
+    // What memory does hold still counts.
+    await store.import('example.org', org.encryption.certificate, [], new Date());
+    assert.equal((await store.lookup('example.org', new Date())).status, 'found');
+  });
 });

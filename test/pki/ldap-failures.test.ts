@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type DomainPki, generateDomainPki } from '../../src/pki/keygen.js';
-import { type FakeServer, fakeServer, garbageServer, hangingServer } from '../helpers/fake-tcp.js';
+import {
+  type FakeServer,
+  fakeServer,
+  garbageServer,
+  hangingServer,
+  resettingServer,
+} from '../helpers/fake-tcp.js';
 import { dca, nonsense, ou, person, recordingSource } from '../helpers/ldap-fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { startSlapd, type TestSlapd } from '../helpers/slapd.js';
@@ -18,7 +24,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }>
 }
 
 /**
- * Directories that are down, hang or talk nonsense: each is a temporary
+ * Directories that are down, hang, reset or talk nonsense: each is a temporary
  * failure within its time bound, and the next directory (a real slapd
  * holding example.org) is still asked.
  */
@@ -114,6 +120,21 @@ describe('LDAP directories that fail', () => {
     assert.equal(r.status, 'temporary-failure');
     assert.match(r.status === 'temporary-failure' ? r.reason : '', /the answer is not LDAP/);
     assert.ok(ms < 2000, `${ms} ms`);
+    const next = await recordingSource([url, aPartners()]).s.lookup('example.org', new Date());
+    assert.equal(next.status, 'found');
+  });
+
+  it('a server that accepts and resets the connection is a temporary failure at once', async () => {
+    const reset = await fake(resettingServer());
+    const url = `ldap://127.0.0.1:${reset.port}/dc=example,dc=net`;
+    const { value: r, ms } = await timed(() =>
+      recordingSource([url], { timeoutMs: 5000 }).s.lookup('example.org', new Date()),
+    );
+    assert.equal(r.status, 'temporary-failure');
+    assert.ok(r.status === 'temporary-failure' && r.reason.includes(url), JSON.stringify(r));
+    assert.match(r.status === 'temporary-failure' ? r.reason : '', /ECONNRESET|closed/);
+    assert.ok(ms < 2000, `${ms} ms`);
+    assert.equal(reset.accepted, 1);
     const next = await recordingSource([url, aPartners()]).s.lookup('example.org', new Date());
     assert.equal(next.status, 'found');
   });

@@ -408,6 +408,21 @@ describe('LDAP partner certificates from real slapd directories', () => {
     assert.deepEqual(await com2.s.lookup('example.com', new Date()), { status: 'not-found' });
   });
 
+  it('a certificate that cannot be checked for now (hard-fail, responder down): a temporary failure, not "none"', async () => {
+    const unsure = recordingSource([aPartners()], {
+      validator: {
+        validate: async () => ({
+          trusted: false,
+          temporary: true,
+          reason: 'revocation status unavailable (test validator)',
+        }),
+      },
+    });
+    const r = await unsure.s.lookup('example.org', new Date());
+    assert.equal(r.status, 'temporary-failure', JSON.stringify(r));
+    assert.match(r.status === 'temporary-failure' ? r.reason : '', /status unavailable/);
+  });
+
   it('ldaps:// works with the server certificate trusted, and fails without', async () => {
     const creds = { url: c.ldapsUrl(), bindDn: reader.dn, bindPassword: reader.password };
     const ok = await recordingSource([creds], { tls: { ca: c.certificatePem } }).s.lookup(

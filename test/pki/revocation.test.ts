@@ -1,6 +1,6 @@
 // Revocation against real parts: `openssl ocsp` answering from an openssl CA's
 // index, CRLs made by `openssl ca -gencrl` served over HTTP, and misbehaving
-// servers (down, hanging, garbage, replaying) for the failure cases.
+// servers (down, hanging, resetting, garbage, replaying) for the failure cases.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -13,6 +13,7 @@ import { httpFetch } from '../../src/pki/http-fetch.js';
 import { PathValidator, type RevocationPolicy } from '../../src/pki/path-validator.js';
 import { RevocationChecker, type RevocationMethod } from '../../src/pki/revocation/checker.js';
 import { CrlStore } from '../../src/pki/revocation/crl-store.js';
+import { resettingServer } from '../helpers/fake-tcp.js';
 import { type HttpFiles, startHttpFiles } from '../helpers/http-files.js';
 import { type OcspResponder, startOcspResponder } from '../helpers/ocsp-responder.js';
 import { createTestCa, type TestCa, type TestLeaf } from '../helpers/pki.js';
@@ -320,6 +321,44 @@ describe('responders that fail', () => {
       assert.match(v.reason ?? '', /lacks id-kp-OCSPSigning/);
     } finally {
       await bad.stop();
+    }
+  });
+
+  it('a responder that resets the connection: unavailable at once, temporary under hard-fail', async () => {
+    const reset = await resettingServer();
+    try {
+      const leaf = await s.issuing.issue({
+        commonName: 'reset',
+        ocspUrl: `http://127.0.0.1:${reset.port}/`,
+      });
+      const started = Date.now();
+      const hard = await check(validator(['ocsp'], 'hard-fail', [], 3000), leaf);
+      assert.equal(hard.trusted, false);
+      assert.equal(hard.temporary, true);
+      assert.match(hard.reason ?? '', /unavailable: ocsp .*ECONNRESET/);
+      assert.ok(Date.now() - started < 2000, 'not after the timeout');
+      assert.ok(reset.accepted >= 1);
+      const soft = await check(validator(['ocsp'], 'soft-fail'), leaf);
+      assert.equal(soft.trusted, true);
+      assert.match(soft.caveat ?? '', /revocation status unavailable: .*ECONNRESET/);
+    } finally {
+      await reset.close();
+    }
+  });
+
+  it('a CRL server that resets the connection: unavailable, never trusted under hard-fail', async () => {
+    const reset = await resettingServer();
+    try {
+      const leaf = await s.issuing.issue({
+        commonName: 'crl-reset',
+        crlUrl: `http://127.0.0.1:${reset.port}/x.crl`,
+      });
+      const v = await check(validator(['crl'], 'hard-fail'), leaf);
+      assert.equal(v.trusted, false);
+      assert.equal(v.temporary, true);
+      assert.match(v.reason ?? '', /ECONNRESET/);
+    } finally {
+      await reset.close();
     }
   });
 

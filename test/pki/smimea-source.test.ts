@@ -190,6 +190,19 @@ describe('SMIMEA certificate source against dnsmasq', () => {
     assert.match(skipsFor(d('untrusted')).join('\n'), /PKIX-EE certificate not trusted: no path/);
   });
 
+  it('usage 1 that cannot be checked for now (hard-fail, responder down): a temporary failure, not "none"', async () => {
+    const unsure: CertificateValidator = {
+      validate: async () => ({
+        trusted: false,
+        temporary: true,
+        reason: 'revocation status unavailable (test validator)',
+      }),
+    };
+    const r = await source({ requireDnssec: false }, unsure).lookup(d('pkix'), new Date());
+    assert.equal(r.status, 'temporary-failure');
+    assert.match(r.status === 'temporary-failure' ? r.reason : '', /status unavailable/);
+  });
+
   it('usage 1 is decided by the validator given: one that rejects means not found', async () => {
     const rejecting: CertificateValidator = {
       validate: async () => ({ trusted: false, reason: 'revoked (test validator)' }),
