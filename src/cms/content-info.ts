@@ -15,9 +15,10 @@ export function parseContentInfo(
   const asn = parseBer(der, 'CMS ContentInfo', limits);
   // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }, read by position.
   const [type, wrapped] = asn instanceof asn1js.Sequence ? asn.valueBlock.value : [];
+  // A primitive [0] has no children (valueBlock.value is absent): not a ContentInfo.
   const content =
     wrapped?.idBlock.tagClass === 3 && wrapped.idBlock.tagNumber === 0
-      ? (wrapped as asn1js.Constructed).valueBlock.value[0]
+      ? (wrapped as asn1js.Constructed).valueBlock.value?.[0]
       : undefined;
   if (!(type instanceof asn1js.ObjectIdentifier) || !content) {
     throw new CmsError('malformed', 'CMS ContentInfo structure');

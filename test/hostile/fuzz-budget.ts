@@ -84,7 +84,7 @@ export function fuzz<Ts extends [unknown, ...unknown[]]>(
   const started = performance.now();
   fc.assert(
     fc.property(...arbs, (...args: Ts) => sw.time(() => predicate(...args))),
-    { numRuns: runs, ...replay() },
+    { numRuns: runs, includeErrorInReport: true, ...replay() },
   );
   report(t, name, runs, started, sw);
   return sw;
@@ -102,7 +102,7 @@ export async function fuzzAsync<Ts extends [unknown, ...unknown[]]>(
   const started = performance.now();
   await fc.assert(
     fc.asyncProperty(...arbs, (...args: Ts) => sw.timeAsync(() => predicate(...args))),
-    { numRuns: runs, ...replay() },
+    { numRuns: runs, includeErrorInReport: true, ...replay() },
   );
   report(t, name, runs, started, sw);
   return sw;
