@@ -33,3 +33,65 @@ export function assembleReceived(
 ): Buffer {
   return Buffer.concat([...headers.map((h) => headerBytes(h, leadingSpaceKept)), CRLF, ...body]);
 }
+
+/**
+ * The message as it arrives: header fields and body chunks, counted as
+ * assembled. Once over `limit` bytes the body is no longer kept (what was
+ * kept is dropped), so a huge message costs its header fields, not its size.
+ * Header fields stay: spoofed Authentication-Results must still be found.
+ */
+export class ReceivedMessage {
+  readonly headers: ReceivedHeader[] = [];
+  private readonly chunks: Buffer[] = [];
+  /** Bytes as assembled so far, the blank line included. */
+  private bytes = CRLF.length;
+  private held = 0;
+  private over = false;
+
+  constructor(
+    readonly limit: number,
+    private readonly leadingSpaceKept: boolean,
+  ) {}
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  get oversized(): boolean {
+    return this.over;
+  }
+
+  /** Body bytes currently kept in memory. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  addHeader(name: string, value: Buffer): void {
+    const field = { name, value };
+    this.headers.push(field);
+    this.grow(headerBytes(field, this.leadingSpaceKept).length);
+  }
+
+  addBody(chunk: Buffer): void {
+    if (!this.over) {
+      this.chunks.push(chunk);
+      this.held += chunk.length;
+    }
+    this.grow(chunk.length);
+  }
+
+  /** The RFC 5322 bytes; only while not oversized. */
+  assemble(): Buffer {
+    if (this.over) throw new Error('an oversized message was not kept');
+    return assembleReceived(this.headers, this.chunks, this.leadingSpaceKept);
+  }
+
+  private grow(n: number): void {
+    this.bytes += n;
+    if (!this.over && this.bytes > this.limit) {
+      this.over = true;
+      this.chunks.length = 0;
+      this.held = 0;
+    }
+  }
+}

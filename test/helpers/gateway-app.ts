@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Decision, Modification } from '../../protocol/index.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { loadConfig } from '../../src/config.js';
-import { gatewayApplication } from '../../src/gateway/application.js';
+import { type GatewayDeps, gatewayApplication } from '../../src/gateway/application.js';
 import { parseNetworks } from '../../src/gateway/direction.js';
 import { splitMessage } from '../../src/mime/index.js';
 import { identityFromKeys } from '../../src/pki/identities.js';
@@ -13,11 +13,12 @@ import { loadPki } from '../../src/pki/setup.js';
 import { failurePolicyFrom } from '../../src/policy/actions.js';
 import { startTestMilter, type TestMilter } from './milter.js';
 
-/** A gateway for `domain` holding `keys`; `env` as DOMSEC_* variables. */
+/** A gateway for `domain` holding `keys`; `env` as DOMSEC_* variables; `extra` overrides deps. */
 export async function startGatewayMilter(
   domain: string,
   keys: DomainPki,
   env: Record<string, string>,
+  extra: Partial<GatewayDeps> = {},
 ): Promise<TestMilter> {
   const config = loadConfig({
     DOMSEC_LOCAL_DOMAINS: domain,
@@ -56,6 +57,7 @@ export async function startGatewayMilter(
     adminAddress: config.adminAddress,
     keepSignatures: config.keepSignatures,
     log: { info: () => {}, warn: () => {}, error: () => {} },
+    ...extra,
   });
   return startTestMilter(app);
 }
