@@ -26,6 +26,14 @@ export function headerBytes(h: ReceivedHeader, leadingSpaceKept: boolean): Buffe
   return Buffer.concat([Buffer.from(`${h.name}${sep}`, 'latin1'), crlfValue(h.value), CRLF]);
 }
 
+/** headerBytes(h, leadingSpaceKept).length, without building the bytes. */
+export function headerLength(h: ReceivedHeader, leadingSpaceKept: boolean): number {
+  let bareLf = 0;
+  for (let p = h.value.indexOf(0x0a); p >= 0; p = h.value.indexOf(0x0a, p + 1))
+    if (p === 0 || h.value[p - 1] !== 0x0d) bareLf++;
+  return h.name.length + (leadingSpaceKept ? 1 : 2) + h.value.length + bareLf + CRLF.length;
+}
+
 export function assembleReceived(
   headers: readonly ReceivedHeader[],
   body: readonly Buffer[],
@@ -69,7 +77,7 @@ export class ReceivedMessage {
   addHeader(name: string, value: Buffer): void {
     const field = { name, value };
     this.headers.push(field);
-    this.grow(headerBytes(field, this.leadingSpaceKept).length);
+    this.grow(headerLength(field, this.leadingSpaceKept));
   }
 
   addBody(chunk: Buffer): void {

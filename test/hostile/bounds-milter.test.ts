@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
 import {
   Cmd,
   DEFAULT_MAX_FRAME,
@@ -209,6 +210,30 @@ describe('bounds: gateway message size (maxMessageBytes)', () => {
     assert.equal(m.size, 1001 + 100 * MiB);
     assert.throws(() => m.assemble());
     assert.equal(DEFAULT_MIME_LIMITS.maxSize, 64 * MiB, 'the default limit');
+  });
+
+  test('ReceivedMessage counts exactly the bytes it assembles (any header values, line ends)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.stringMatching(/^[A-Za-z-]{1,12}$/),
+            fc.array(fc.constantFrom(' ', 'v', '\n', '\r\n', '\r', '\t', '\xe9')),
+          ),
+          { maxLength: 8 },
+        ),
+        fc.array(fc.uint8Array({ maxLength: 50 }), { maxLength: 4 }),
+        fc.boolean(),
+        (fields, chunks, leadingSpace) => {
+          const m = new ReceivedMessage(Number.MAX_SAFE_INTEGER, leadingSpace);
+          for (const [name, value] of fields)
+            m.addHeader(name, Buffer.from(value.join(''), 'latin1'));
+          for (const c of chunks) m.addBody(Buffer.from(c));
+          assert.equal(m.assemble().length, m.size);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   test('inbound at the limit is processed; one byte more ends as an internal error (tempfail)', async () => {
