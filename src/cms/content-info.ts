@@ -48,8 +48,14 @@ export function octetStringContent(block: asn1js.AsnType): Buffer {
   const parts: Buffer[] = [];
   const walk = (b: asn1js.AsnType, depth: number): void => {
     if (depth > 32) throw new CmsError('malformed', 'OCTET STRING nested too deep');
-    if (b.idBlock.isConstructed) {
-      for (const child of (b as asn1js.Constructed).valueBlock.value) {
+    const { tagClass, tagNumber, isConstructed } = b.idBlock;
+    if (isConstructed) {
+      // Only a constructed OCTET STRING or an implicitly tagged one holds OCTET STRINGs: other
+      // constructed types (an OID with the constructed bit) have no such children in asn1js.
+      const children = (b as asn1js.Constructed).valueBlock.value;
+      if (!(tagClass === 3 || (tagClass === 1 && tagNumber === 4)) || !Array.isArray(children))
+        throw new CmsError('malformed', 'expected an OCTET STRING');
+      for (const child of children) {
         if (child instanceof asn1js.EndOfContent) continue;
         walk(child, depth + 1);
       }

@@ -118,7 +118,14 @@ function findSignerCertificate(
       (c) => c.serial.equals(serial) && (c.issuerDer.equals(issuer) || sameName(c, sid.issuer)),
     );
   }
-  const ski = toBuffer((sid as asn1js.Primitive).valueBlock.valueHexView);
+  // [0] SubjectKeyIdentifier: a primitive OCTET STRING; anything else cannot name a certificate.
+  const view = (sid as asn1js.Primitive | undefined)?.valueBlock?.valueHexView;
+  if (!(sid instanceof asn1js.BaseBlock) || sid.idBlock.isConstructed || !view)
+    throw new CmsError(
+      'malformed',
+      'SignerIdentifier is neither issuer and serial nor a key identifier',
+    );
+  const ski = toBuffer(view);
   return certs.find((c) => c.subjectKeyId?.equals(ski));
 }
 

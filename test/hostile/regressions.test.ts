@@ -122,6 +122,35 @@ describe('fuzz findings, fixed', () => {
     assert.equal(v.signers[0]!.failure?.code, 'malformed');
   });
 
+  test('a SignerIdentifier that is a constructed [0] fails that signer, typed', async () => {
+    const tree = parseTree(await createSignedData(CONTENT, signer, { detached: false }))!;
+    const signerInfos = find(
+      tree,
+      (n) =>
+        n.tag[0] === 0x31 &&
+        n.children?.[0]?.children?.[0]?.tag[0] === 0x02 &&
+        n.children[0].children.length >= 5,
+    )!;
+    signerInfos.children![0]!.children![1] = parseTree(
+      der.context(0, der.octets(Buffer.alloc(20))),
+    )!;
+    const v = await verifySignedData(encodeTree(tree));
+    assert.equal(v.signers[0]!.valid, false);
+    assert.equal(v.signers[0]!.failure?.code, 'malformed');
+  });
+
+  test('eContent as a constructed string type (here NumericString) is malformed, not walked', () => {
+    // Found by the full run: [0] { 0x32 (constructed NumericString) { SEQUENCE { OCTET STRING } } }.
+    const found = Buffer.from(
+      '30818a060b2a864886f70d0109100109a07b3079020100300d060b2a864886f70d01091003083065' +
+        '06092a864886f70d010701a05832803080044e789c73cecf2b49cd2bd10da92c48b5522849ad28d1' +
+        '2fc849ccccb35648ce482c2a4e2db12d2dd64d2c4ececce4e5e2e50ac9485548c9cf4dcccc5328ce' +
+        '4ccf2b5628c9c82cd6e3e50200777317f500000000',
+      'hex',
+    );
+    assert.throws(() => decompressCompressedData(found), malformed);
+  });
+
   test('key agreement whose key wrap algorithm is unreadable is malformed', () => {
     const env = createEnvelope(CONTENT, [{ certificate: ec.encryption.certificate }]);
     const tree = parseTree(env)!;
