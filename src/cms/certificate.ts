@@ -82,17 +82,25 @@ function parseCertificate(input: Buffer, fingerprint: string): CertificateInfo {
   // A copy: the input may be a view into a whole message that must not stay alive with the cache.
   const der = Buffer.from(input);
   const asn = parseBer(der, 'certificate');
-  let cert: pkijs.Certificate;
-  let x509: X509Certificate;
   try {
-    cert = new pkijs.Certificate({ schema: asn });
-    x509 = new X509Certificate(der);
+    return describeCertificate(der, asn, fingerprint);
   } catch (err) {
+    // X509Certificate decodes parts lazily (the public key, the names): a
+    // broken field surfaces only when read, as a plain Error from OpenSSL.
     throw new CmsError(
       'malformed',
       `certificate: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
+}
+
+function describeCertificate(
+  der: Buffer,
+  asn: asn1js.AsnType,
+  fingerprint: string,
+): CertificateInfo {
+  const cert = new pkijs.Certificate({ schema: asn });
+  const x509 = new X509Certificate(der);
   const tbs = (asn as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence;
   // tbsCertificate: [0] version?, serial, signature, issuer, validity, subject, ...
   const fields = tbs.valueBlock.value;

@@ -53,17 +53,22 @@ export function decompressCompressedData(
   const fields = ci.content instanceof asn1js.Sequence ? ci.content.valueBlock.value : [];
   const alg = fields[1] instanceof asn1js.Sequence ? fields[1].valueBlock.value[0] : undefined;
   const encap = fields[2] instanceof asn1js.Sequence ? fields[2].valueBlock.value : [];
+  // eContent is [0] EXPLICIT OCTET STRING; anything else there is not CompressedData.
+  const wrapped = encap[1];
+  const eContent =
+    wrapped?.idBlock.tagClass === 3 && wrapped.idBlock.tagNumber === 0
+      ? (wrapped as asn1js.Constructed).valueBlock.value?.[0]
+      : undefined;
   if (
     !(alg instanceof asn1js.ObjectIdentifier) ||
     !(encap[0] instanceof asn1js.ObjectIdentifier) ||
-    !encap[1]
+    !eContent
   ) {
     throw new CmsError('malformed', 'CompressedData structure');
   }
   if (alg.valueBlock.toString() !== OID.zlibCompress)
     throw new CmsError('unsupported', `compression ${alg.valueBlock.toString()}`);
-  const wrapped = encap[1] as asn1js.Constructed;
-  const compressed = octetStringContent(wrapped.valueBlock.value[0] ?? wrapped);
+  const compressed = octetStringContent(eContent);
   const maxOutputLength = Math.min(
     limits.maxBytes,
     Math.max(1024, compressed.length * limits.maxRatio),

@@ -15,9 +15,10 @@ export function parseContentInfo(
   const asn = parseBer(der, 'CMS ContentInfo', limits);
   // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }, read by position.
   const [type, wrapped] = asn instanceof asn1js.Sequence ? asn.valueBlock.value : [];
+  // A primitive [0] has no children (valueBlock.value is absent): not a ContentInfo.
   const content =
     wrapped?.idBlock.tagClass === 3 && wrapped.idBlock.tagNumber === 0
-      ? (wrapped as asn1js.Constructed).valueBlock.value[0]
+      ? (wrapped as asn1js.Constructed).valueBlock.value?.[0]
       : undefined;
   if (!(type instanceof asn1js.ObjectIdentifier) || !content) {
     throw new CmsError('malformed', 'CMS ContentInfo structure');
@@ -47,8 +48,14 @@ export function octetStringContent(block: asn1js.AsnType): Buffer {
   const parts: Buffer[] = [];
   const walk = (b: asn1js.AsnType, depth: number): void => {
     if (depth > 32) throw new CmsError('malformed', 'OCTET STRING nested too deep');
-    if (b.idBlock.isConstructed) {
-      for (const child of (b as asn1js.Constructed).valueBlock.value) {
+    const { tagClass, tagNumber, isConstructed } = b.idBlock;
+    if (isConstructed) {
+      // Only a constructed OCTET STRING or an implicitly tagged one holds OCTET STRINGs: other
+      // constructed types (an OID with the constructed bit) have no such children in asn1js.
+      const children = (b as asn1js.Constructed).valueBlock.value;
+      if (!(tagClass === 3 || (tagClass === 1 && tagNumber === 4)) || !Array.isArray(children))
+        throw new CmsError('malformed', 'expected an OCTET STRING');
+      for (const child of children) {
         if (child instanceof asn1js.EndOfContent) continue;
         walk(child, depth + 1);
       }

@@ -161,9 +161,14 @@ function keyAgreement(kari: pkijs.KeyAgreeRecipientInfo, key: DecryptionKey): Bu
     k.rid.variant === 1 ? matchesIssuerSerial(k.rid.value, key.certificate) : false,
   );
   if (!rek) return undefined;
-  const wrapAlg = new pkijs.AlgorithmIdentifier({
-    schema: kari.keyEncryptionAlgorithm.algorithmParams,
-  });
+  let wrapAlg: pkijs.AlgorithmIdentifier;
+  try {
+    wrapAlg = new pkijs.AlgorithmIdentifier({
+      schema: kari.keyEncryptionAlgorithm.algorithmParams,
+    });
+  } catch {
+    throw new CmsError('malformed', 'key agreement without a readable key wrap algorithm');
+  }
   const ukm = kari.ukm ? toBuffer(kari.ukm.valueBlock.valueHexView) : undefined;
   return agreeAndUnwrap(
     key.privateKey,

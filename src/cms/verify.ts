@@ -88,8 +88,29 @@ function attrValues(attrs: pkijs.Attribute[] | undefined, type: string): asn1js.
 
 function pssParameters(params: unknown): PssParameters | undefined {
   if (!(params instanceof asn1js.Sequence)) return undefined;
-  const p = new pkijs.RSASSAPSSParams({ schema: params });
+  let p: pkijs.RSASSAPSSParams;
+  try {
+    p = new pkijs.RSASSAPSSParams({ schema: params });
+  } catch {
+    throw new CmsError('malformed', 'RSASSA-PSS parameters');
+  }
   return { digest: digestByOid(p.hashAlgorithm.algorithmId), saltLength: p.saltLength };
+}
+
+// Attribute values are whatever the sender put there: each is read only if it has the right type.
+const oidOf = (v: unknown): string | undefined =>
+  v instanceof asn1js.ObjectIdentifier ? v.valueBlock.toString() : undefined;
+
+const timeOf = (v: unknown): Date | undefined =>
+  v instanceof asn1js.UTCTime || v instanceof asn1js.GeneralizedTime ? v.toDate() : undefined;
+
+/** SMIMECapabilities ::= SEQUENCE OF SEQUENCE { capabilityID OID, parameters ANY OPTIONAL } */
+function capabilityIds(v: unknown): string[] {
+  if (!(v instanceof asn1js.Sequence)) return [];
+  return v.valueBlock.value.flatMap((c) => {
+    const id = c instanceof asn1js.Sequence ? oidOf(c.valueBlock.value[0]) : undefined;
+    return id ? [id] : [];
+  });
 }
 
 function findSignerCertificate(
@@ -103,7 +124,14 @@ function findSignerCertificate(
       (c) => c.serial.equals(serial) && (c.issuerDer.equals(issuer) || sameName(c, sid.issuer)),
     );
   }
-  const ski = toBuffer((sid as asn1js.Primitive).valueBlock.valueHexView);
+  // [0] SubjectKeyIdentifier: a primitive OCTET STRING; anything else cannot name a certificate.
+  const view = (sid as asn1js.Primitive | undefined)?.valueBlock?.valueHexView;
+  if (!(sid instanceof asn1js.BaseBlock) || sid.idBlock.isConstructed || !view)
+    throw new CmsError(
+      'malformed',
+      'SignerIdentifier is neither issuer and serial nor a key identifier',
+    );
+  const ski = toBuffer(view);
   return certs.find((c) => c.subjectKeyId?.equals(ski));
 }
 
@@ -125,19 +153,12 @@ function checkSigner(
     digestAlgorithm: si.digestAlgorithm.algorithmId,
     signatureAlgorithm: si.signatureAlgorithm.algorithmId,
     signedAttributes: attrs?.map((a) => a.type) ?? [],
-    signatureTypes: attrValues(attrs, OID.signatureType).map((v) => {
-      const id = (v as asn1js.ObjectIdentifier).valueBlock.toString();
-      return SIGNATURE_TYPE_NAMES[id] ?? id;
+    signatureTypes: attrValues(attrs, OID.signatureType).flatMap((v) => {
+      const id = oidOf(v);
+      return id ? [SIGNATURE_TYPE_NAMES[id] ?? id] : [];
     }),
-    signingTime: (attrValues(attrs, OID.signingTime)[0] as asn1js.UTCTime | undefined)?.toDate(),
-    capabilities:
-      (
-        attrValues(attrs, OID.smimeCapabilities)[0] as asn1js.Sequence | undefined
-      )?.valueBlock.value.map((c) =>
-        (
-          (c as asn1js.Sequence).valueBlock.value[0] as asn1js.ObjectIdentifier
-        ).valueBlock.toString(),
-      ) ?? [],
+    signingTime: timeOf(attrValues(attrs, OID.signingTime)[0]),
+    capabilities: capabilityIds(attrValues(attrs, OID.smimeCapabilities)[0]),
     copyableAttributes: (attrs ?? [])
       .filter((a) => a.type === OID.securityLabel || a.type === OID.mlExpansionHistory)
       .map((a) => toBuffer(a.toSchema().toBER(false))),
@@ -152,12 +173,14 @@ function checkSigner(
   const contentDigest = digest(digestName, content);
   let signedData: Buffer;
   if (si.signedAttrs) {
-    const md = attrValues(attrs, OID.messageDigest)[0] as asn1js.OctetString | undefined;
-    if (!md || !toBuffer(md.valueBlock.valueHexView).equals(contentDigest)) {
+    const md = attrValues(attrs, OID.messageDigest)[0];
+    if (
+      !(md instanceof asn1js.OctetString) ||
+      !toBuffer(md.valueBlock.valueHexView).equals(contentDigest)
+    ) {
       return fail('digest-mismatch', 'the content does not match the signed message digest');
     }
-    const ct = attrValues(attrs, OID.contentType)[0] as asn1js.ObjectIdentifier | undefined;
-    if (!ct || ct.valueBlock.toString() !== eContentType) {
+    if (oidOf(attrValues(attrs, OID.contentType)[0]) !== eContentType) {
       return fail('bad-signature', 'the contentType attribute does not match the content');
     }
     signedData = toBuffer(si.signedAttrs.encodedValue);
@@ -206,7 +229,7 @@ function readSignedData(content: asn1js.AsnType): SignedDataView {
   if (wrapped) {
     if (wrapped.idBlock.tagClass !== 3 || wrapped.idBlock.tagNumber !== 0)
       throw new CmsError('malformed', 'eContent is not [0]');
-    eContent = (wrapped as asn1js.Constructed).valueBlock.value[0];
+    eContent = (wrapped as asn1js.Constructed).valueBlock.value?.[0];
   }
   try {
     return {

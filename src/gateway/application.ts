@@ -16,6 +16,7 @@ import {
   type TransactionContext,
   type TransactionHandler,
 } from '../../protocol/index.js';
+import { DEFAULT_MIME_LIMITS } from '../mime/index.js';
 import { type HarvestedCertificates, harvest } from '../pki/harvest.js';
 import type { DomainIdentity } from '../pki/identities.js';
 import type { LookupResult } from '../pki/partners.js';
@@ -31,8 +32,9 @@ import { authenticationResults, authservIdOf, verdictOf } from './auth-results.j
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
 import { type Field, mtaHeaderValue } from './header-edits.js';
-import { assembleReceived, type ReceivedHeader } from './message.js';
+import { ReceivedMessage } from './message.js';
 import { encryptionRequired, type OutboundPolicy, planOutbound } from './outbound-plan.js';
+import { oversizedInbound } from './oversized.js';
 
 export interface GatewayLogger {
   info(obj: object, msg?: string): void;
@@ -66,6 +68,13 @@ export interface GatewayDeps {
   readonly onMessage?: (o: MessageOutcome) => void;
   /** Where certificates harvested from verified inbound mail go. */
   readonly harvested?: HarvestedCertificates;
+  /**
+   * Largest message, as assembled (header fields, blank line, body), kept in
+   * memory for the transform. Past it the body is dropped as it arrives and
+   * the message ends as an internal error (DOMSEC_ON_INTERNAL_ERROR). Default:
+   * the MIME layer's maxSize, beyond which no transform could read it anyway.
+   */
+  readonly maxMessageBytes?: number;
 }
 
 class Transaction implements TransactionHandler {
@@ -73,8 +82,7 @@ class Transaction implements TransactionHandler {
   private direction: Direction | undefined;
   private protection: 'encrypted' | 'plain' | undefined;
   private readonly recipients: string[] = [];
-  private readonly headers: ReceivedHeader[] = [];
-  private readonly chunks: Buffer[] = [];
+  private readonly received: ReceivedMessage;
   /** Partner look-ups made at RCPT, reused at end of message (same answer, asked once). */
   private readonly lookups = new Map<string, Promise<LookupResult>>();
   private lookup(domain: string): Promise<LookupResult> {
@@ -98,7 +106,12 @@ class Transaction implements TransactionHandler {
     private readonly deps: GatewayDeps,
     private readonly client: () => ConnectInfo | undefined,
     private readonly tx: TransactionContext,
-  ) {}
+  ) {
+    this.received = new ReceivedMessage(
+      deps.maxMessageBytes ?? DEFAULT_MIME_LIMITS.maxSize,
+      tx.connection.negotiated.headerLeadingSpace,
+    );
+  }
 
   mail(address: string): undefined {
     this.sender = address;
@@ -150,12 +163,12 @@ class Transaction implements TransactionHandler {
   }
 
   header(name: string, value: Buffer): undefined {
-    this.headers.push({ name, value });
+    this.received.addHeader(name, value);
     return undefined;
   }
 
   body(chunk: Buffer): undefined {
-    this.chunks.push(chunk);
+    this.received.addBody(chunk);
     return undefined;
   }
 
@@ -192,12 +205,12 @@ class Transaction implements TransactionHandler {
       return decision;
     };
     if (direction === 'pass') return done('none', 'ok', Decisions.accept);
-    const message = assembleReceived(
-      this.headers,
-      this.chunks,
-      this.tx.connection.negotiated.headerLeadingSpace,
-    );
-    const original = this.headers.map((h) => ({ name: h.name, value: h.value.toString('latin1') }));
+    if (this.received.oversized) return this.tooLarge(eom, direction, done);
+    const message = this.received.assemble();
+    const original = this.received.headers.map((h) => ({
+      name: h.name,
+      value: h.value.toString('latin1'),
+    }));
     return direction === 'outbound'
       ? this.outbound(eom, message, original, done)
       : this.inbound(eom, message, original, done);
@@ -303,6 +316,32 @@ class Transaction implements TransactionHandler {
     }
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
     return done(action, 'ok', Decisions.accept, verdict.result);
+  }
+
+  /** A message over maxMessageBytes (its body was not kept): an internal error. */
+  private async tooLarge(
+    eom: EndOfMessage,
+    direction: 'inbound' | 'outbound',
+    done: Done,
+  ): Promise<Decision> {
+    const { size, limit } = this.received;
+    const failure: Failure = {
+      kind: 'internal-error',
+      reason: `message of ${size} bytes exceeds the limit of ${limit} bytes`,
+    };
+    if (direction === 'outbound') return this.fail(eom, failure, done);
+    const d = this.deps;
+    const required = isRequired(d.requirements, domainOf(this.sender) ?? '');
+    const action = actionFor(d.failures, failure.kind, required);
+    this.logFailure(failure, action);
+    const r = await oversizedInbound(eom, failure, action, {
+      headers: this.received.headers,
+      authservId: d.authservId,
+      recipients: this.recipients,
+      adminAddress: d.adminAddress,
+      leadingSpace: this.leadingSpace,
+    });
+    return done(action === 'accept' ? failure.kind : action, 'failed', r.decision, r.verdict);
   }
 
   /** Outbound failures: refused, or delivered unchanged (accept, quarantine, redirect). */

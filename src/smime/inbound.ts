@@ -75,8 +75,8 @@ function headerProtected(
   return { headers: message.headers, body: message.body };
 }
 
-/** Layers deeper than this are refused: real mail has at most sign+encrypt+sign. */
-const MAX_LAYERS = 8;
+/** More layers than this are refused: real mail has at most sign+encrypt+sign. */
+export const MAX_LAYERS = 8;
 
 interface Unwrapped {
   /** The inner entity, or undefined to stop here and keep the current one. */
@@ -185,14 +185,15 @@ export async function transformInbound(
     // matter to MIME): parsed in place, not copied.
     let current = message;
     let changed = false;
-    for (let depth = 0; ; depth++) {
-      if (depth >= MAX_LAYERS)
-        throw new CmsError('malformed', `more than ${MAX_LAYERS} nested protection layers`);
+    for (let layers = 0; ; layers++) {
       // Only the top level is read first: plain mail is never parsed part by part.
       const view = leafView(current, limits);
       const protection = classify(view.contentType);
       let step: Unwrapped;
       if (protection === 'none' || protection === 'certs-only') break;
+      // Counted when another layer is about to be opened: MAX_LAYERS layers themselves are fine.
+      if (layers >= MAX_LAYERS)
+        throw new CmsError('malformed', `more than ${MAX_LAYERS} nested protection layers`);
       if (protection === 'signed-detached')
         step = await unwrapDetached(parseEntity(current, limits), ctx, report);
       else step = await unwrapPkcs7(view, ctx, report, limits);

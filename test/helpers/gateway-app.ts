@@ -9,7 +9,7 @@ import {
 } from '../../protocol/index.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { loadConfig } from '../../src/config.js';
-import { gatewayApplication } from '../../src/gateway/application.js';
+import { type GatewayDeps, gatewayApplication } from '../../src/gateway/application.js';
 import { gatewayPolicyFrom } from '../../src/gateway/policy-from-config.js';
 import { splitMessage } from '../../src/mime/index.js';
 import { identityFromKeys } from '../../src/pki/identities.js';
@@ -17,11 +17,12 @@ import type { DomainPki } from '../../src/pki/keygen.js';
 import { loadPki } from '../../src/pki/setup.js';
 import { startTestMilter, type TestMilter } from './milter.js';
 
-/** A gateway for `domain` holding `keys`; `env` as DOMSEC_* variables. */
+/** A gateway for `domain` holding `keys`; `env` as DOMSEC_* variables; `extra` overrides deps. */
 export async function startGatewayMilter(
   domain: string,
   keys: DomainPki,
   env: Record<string, string>,
+  extra: Partial<GatewayDeps> = {},
 ): Promise<TestMilter> {
   const config = loadConfig({
     DOMSEC_LOCAL_DOMAINS: domain,
@@ -40,6 +41,7 @@ export async function startGatewayMilter(
     identities: new Map([[domain, identityFromKeys(domain, pairs)]]),
     pki,
     log: { info: () => {}, warn: () => {}, error: () => {} },
+    ...extra,
   });
   return startTestMilter(app);
 }
