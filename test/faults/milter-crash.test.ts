@@ -133,7 +133,9 @@ describe('the milter killed while 500 messages are in flight', () => {
     assert.deepEqual(report.refused, [], 'nothing refused for good');
     assert.deepEqual(report.unsent, [], 'every message accepted in the end');
     assert.ok(report.temporaryRefusals > 0, 'the crash met transactions (4xx, retried)');
-    assert.ok(cut.length > 0, 'the kill cut transactions in the middle');
+    // Usually the kill also cuts transactions mid-message (END-OF-MESSAGE, RCPT...);
+    // on a busy machine it can land between them: the guarantees above hold either way.
+    if (cut.length === 0) t.diagnostic('the kill landed between transactions this time');
     assert.ok(
       [...report.temporaryReasons].some((r) => /^4\d\d 4\.\d\.\d /.test(r)),
       [...report.temporaryReasons].join('\n'),

@@ -95,8 +95,20 @@ export class Gpgsm {
 
   /** Imports the leaf's key and certificates through a legacy PKCS#12. */
   async importKey(leaf: TestLeaf): Promise<void> {
-    const p12 = await leaf.p12Path(this.passphrase, true);
-    const r = await this.runOk(['--import', p12]);
+    // gpgsm 2.2 now and then fails to decrypt the key bag of a valid legacy
+    // PKCS#12 ("data error at shrouded_key_bag.decrypted-text"; openssl reads
+    // the same file): a fresh export (new salt) is tried before giving up.
+    let p12 = '';
+    let r: Awaited<ReturnType<typeof this.runOk>> | undefined;
+    for (let attempt = 0; attempt < 3 && !r; attempt++) {
+      p12 = await leaf.p12Path(this.passphrase, true);
+      try {
+        r = await this.runOk(['--import', p12]);
+      } catch (err) {
+        if (attempt === 2 || !String(err).includes('shrouded_key_bag')) throw err;
+      }
+    }
+    if (!r) throw new Error(`gpgsm could not import ${p12}`);
     // IMPORT_RES fields 11/12: secret keys imported / unchanged.
     const res =
       r.stdout
