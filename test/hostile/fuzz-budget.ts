@@ -129,3 +129,16 @@ export function seededBytes(seed: number, length: number): Buffer {
 /** Random bytes with a shrinkable length, from a seed. */
 export const bytesArb = (maxLength: number): fc.Arbitrary<Buffer> =>
   fc.tuple(fc.integer(), fc.nat(maxLength)).map(([seed, length]) => seededBytes(seed, length));
+
+/**
+ * CPU seconds the process spent while `f` ran: unlike wall time, hardly
+ * changed by other tests or processes competing for the same cores.
+ */
+export async function cpuSeconds<T>(
+  f: () => T | Promise<T>,
+): Promise<{ value: T; seconds: number }> {
+  const before = process.cpuUsage();
+  const value = await f();
+  const used = process.cpuUsage(before);
+  return { value, seconds: (used.user + used.system) / 1e6 };
+}

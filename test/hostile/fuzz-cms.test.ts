@@ -52,7 +52,7 @@ const reached = { parsed: 0, verified: 0, validSigner: 0, decrypted: 0, inboundO
 describe('fuzz: CMS parsing (10^5 inputs per target in the full run)', () => {
   test('parseContentInfo and peekContentType', (t) => {
     const seeds = [...corpus.signed.map((s) => s.der), ...corpus.enveloped, ...corpus.compressed];
-    fuzz(t, 'cms/content-info', fuzzRuns(100_000, 1500), [berMutated(seeds)], (der) => {
+    fuzz(t, 'cms/content-info', fuzzRuns(100_000, 500), [berMutated(seeds)], (der) => {
       const ci = onlyCmsErrors(() => parseContentInfo(der));
       if (ci) {
         reached.parsed++;
@@ -69,7 +69,7 @@ describe('fuzz: CMS parsing (10^5 inputs per target in the full run)', () => {
     await fuzzAsync(
       t,
       'cms/verify',
-      fuzzRuns(100_000, 800),
+      fuzzRuns(100_000, 400),
       [berMutatedFrom(seeds.map((s) => s.der))],
       async ({ seed, der }) => {
         const detached = seeds[seed]!.detached;
@@ -95,7 +95,7 @@ describe('fuzz: CMS parsing (10^5 inputs per target in the full run)', () => {
   });
 
   test('decryptEnvelope: authenticated content is content a seed really carried', (t) => {
-    fuzz(t, 'cms/decrypt', fuzzRuns(100_000, 800), [berMutated(corpus.enveloped)], (der) => {
+    fuzz(t, 'cms/decrypt', fuzzRuns(100_000, 400), [berMutated(corpus.enveloped)], (der) => {
       const r = onlyCmsErrors(() => decryptEnvelope(der, corpus.keys));
       if (!r) return;
       reached.decrypted++;
@@ -106,7 +106,7 @@ describe('fuzz: CMS parsing (10^5 inputs per target in the full run)', () => {
   });
 
   test('decompressCompressedData', (t) => {
-    fuzz(t, 'cms/decompress', fuzzRuns(100_000, 800), [berMutated(corpus.compressed)], (der) => {
+    fuzz(t, 'cms/decompress', fuzzRuns(100_000, 400), [berMutated(corpus.compressed)], (der) => {
       const r = onlyCmsErrors(() => decompressCompressedData(der));
       if (r) assert.ok(r.content.length <= 64 * 1024 * 1024);
     });
@@ -123,7 +123,7 @@ describe('fuzz: CMS parsing (10^5 inputs per target in the full run)', () => {
     await fuzzAsync(
       t,
       'cms/transform-inbound',
-      fuzzRuns(100_000, 800),
+      fuzzRuns(100_000, 400),
       [input],
       async (message) => {
         const r = await transformInbound(message, ctx);

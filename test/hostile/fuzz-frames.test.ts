@@ -161,7 +161,7 @@ const TOKENS = [
 
 describe('fuzz: milter frame decoder (10^6 inputs in the full run)', () => {
   test('random bytes in random splits: the reference decoder is matched', (t) => {
-    const runs = fuzzRuns(400_000, 4000);
+    const runs = fuzzRuns(400_000, 2000);
     fuzz(t, 'frames/random-bytes', runs, [bytesArb(3000), cutsArb], (bytes, cuts) =>
       checkAgainstReference(bytes, cuts),
     );
@@ -169,7 +169,7 @@ describe('fuzz: milter frame decoder (10^6 inputs in the full run)', () => {
 
   test('random bytes behind plausible length fields: frames complete and decode', (t) => {
     // Pure random length fields are almost always over the bound: this makes them fit.
-    const runs = fuzzRuns(200_000, 2000);
+    const runs = fuzzRuns(200_000, 1000);
     const framed = fc
       .array(fc.tuple(fc.nat(MAX_FRAME + 2), bytesArb(MAX_FRAME + 8)), { maxLength: 6 })
       .map((fs) =>
@@ -187,7 +187,7 @@ describe('fuzz: milter frame decoder (10^6 inputs in the full run)', () => {
   });
 
   test('mutated command streams in random splits: the reference decoder is matched', (t) => {
-    const runs = fuzzRuns(300_000, 3000);
+    const runs = fuzzRuns(300_000, 2000);
     const corpus = fc.sample(streamArb, { numRuns: 200, seed: 7 });
     const arb = fc.oneof(mutated(corpus, TOKENS), streamArb);
     fuzz(t, 'frames/mutated-streams', runs, [arb, cutsArb], (bytes, cuts) =>
@@ -196,7 +196,7 @@ describe('fuzz: milter frame decoder (10^6 inputs in the full run)', () => {
   });
 
   test('valid frames up to the bound, any split: exactly the frames sent, nothing left', (t) => {
-    const runs = fuzzRuns(100_000, 1000);
+    const runs = fuzzRuns(100_000, 500);
     const frame = fc.tuple(fc.nat(255), fc.nat(MAX_FRAME - 1), fc.integer());
     fuzz(
       t,

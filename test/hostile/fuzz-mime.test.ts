@@ -208,7 +208,7 @@ const soupArb = fc
 
 describe('fuzz: MIME parser (10^5 inputs per target in the full run)', () => {
   test('mutated real messages: split, parse, 7-bit conversion', (t) => {
-    const runs = fuzzRuns(100_000, 3000);
+    const runs = fuzzRuns(100_000, 1500);
     const before = { ...reached };
     fuzz(
       t,
@@ -223,7 +223,7 @@ describe('fuzz: MIME parser (10^5 inputs per target in the full run)', () => {
   });
 
   test('random header soup', (t) => {
-    const runs = fuzzRuns(100_000, 3000);
+    const runs = fuzzRuns(100_000, 1500);
     const before = { ...reached };
     const someLimits = fc.oneof(fc.constant(undefined), limitsArb);
     fuzz(t, 'mime/header-soup', runs, [soupArb, someLimits], checkMessage);
@@ -231,7 +231,7 @@ describe('fuzz: MIME parser (10^5 inputs per target in the full run)', () => {
   });
 
   test('multipart bodies: parts in order, none holding a delimiter line, within the part bound', (t) => {
-    const runs = fuzzRuns(100_000, 3000);
+    const runs = fuzzRuns(100_000, 1500);
     const boundary = fc.constantFrom('o', 'b', '=_x', "'()+_,-./:=?", ' ');
     const piece = fc.oneof(
       fc.constantFrom('--', '\r\n', '\n', '--o', '--b--', '--=_x', ' \t', 'text', '-'),
@@ -255,7 +255,7 @@ describe('fuzz: MIME parser (10^5 inputs per target in the full run)', () => {
   });
 
   test('transfer decodings: never throw on garbage, lossless on our own encodings', (t) => {
-    const runs = fuzzRuns(100_000, 3000);
+    const runs = fuzzRuns(100_000, 1500);
     const junk = fc.oneof(
       bytesArb(600),
       fc
@@ -283,7 +283,7 @@ describe('fuzz: MIME parser (10^5 inputs per target in the full run)', () => {
   });
 
   test('canonicalize: CRLF only, idempotent, equal to the obvious model', (t) => {
-    const runs = fuzzRuns(100_000, 3000);
+    const runs = fuzzRuns(100_000, 1500);
     const text = fc
       .array(
         fc.oneof(fc.constantFrom('\r', '\n', '\r\n', '\n\r', 'a'), fc.string({ maxLength: 5 })),
