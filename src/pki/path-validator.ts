@@ -92,7 +92,7 @@ export class PathValidator implements CertificateValidator {
    * Paths the pkijs engine accepted. Its verdict depends on time only through
    * validity, which is checked again at every use; rejections are not kept.
    */
-  private readonly accepted = new Set<string>();
+  private readonly accepted = new Map<string, true>();
 
   constructor(private readonly opts: PathValidatorOptions) {
     this.intermediates = opts.intermediates ?? [];
@@ -144,9 +144,7 @@ export class PathValidator implements CertificateValidator {
     if (this.accepted.has(key)) return path.map((c) => validityProblem(c, at)).find(Boolean);
     const problem = await engineProblem(path, at);
     if (!problem) {
-      this.accepted.add(key);
-      if (this.accepted.size > MEMO_SIZE)
-        this.accepted.delete(this.accepted.values().next().value!);
+      remember(this.accepted, key, true);
     }
     return problem;
   }
