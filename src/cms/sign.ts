@@ -56,45 +56,66 @@ export function issuerAndSerial(cert: CertificateInfo): Buffer {
   return der.seq(cert.issuerDer, der.intBytes(cert.serial));
 }
 
-const capabilityCache = new Map<string, Buffer>();
+/**
+ * Attributes that are the same for every message of a signer (content type,
+ * capabilities, signing certificate, signature type), encoded once: per
+ * message only signingTime and messageDigest are new.
+ */
+const constantAttributes = new Map<string, Buffer>();
 
-function capabilitiesValue(ids: readonly string[]): Buffer {
-  const key = ids.join(',');
-  let v = capabilityCache.get(key);
+function constantAttribute(key: string, build: () => Buffer): Buffer {
+  let v = constantAttributes.get(key);
   if (!v) {
-    v = der.seq(...ids.map((id) => der.seq(der.oid(id))));
-    capabilityCache.set(key, v);
+    v = build();
+    // Bounded: keys come from our configuration (OIDs, our certificates), but stay safe.
+    if (constantAttributes.size >= 1000) constantAttributes.clear();
+    constantAttributes.set(key, v);
   }
   return v;
 }
 
-const essCertCache = new WeakMap<CertificateInfo, Buffer>();
-
 function signingCertificateV2(cert: CertificateInfo): Buffer {
-  let v = essCertCache.get(cert);
-  if (!v) {
-    // ESSCertIDv2 with the default hash (SHA-256) omitted, as DER requires.
-    const issuerSerial = der.seq(
-      der.seq(der.context(4, cert.issuerDer)),
-      der.intBytes(cert.serial),
-    );
-    v = der.seq(der.seq(der.seq(der.octets(digest('sha256', cert.der)), issuerSerial)));
-    essCertCache.set(cert, v);
+  // ESSCertIDv2 with the default hash (SHA-256) omitted, as DER requires.
+  const issuerSerial = der.seq(der.seq(der.context(4, cert.issuerDer)), der.intBytes(cert.serial));
+  return der.seq(der.seq(der.seq(der.octets(digest('sha256', cert.der)), issuerSerial)));
+}
+
+const certificateKeys = new WeakMap<CertificateInfo, string>();
+let certificateCount = 0;
+
+/** A short cache key per certificate object (its DER would be a costly key). */
+function certificateKey(cert: CertificateInfo): string {
+  let k = certificateKeys.get(cert);
+  if (!k) {
+    k = `c${certificateCount++}`;
+    certificateKeys.set(cert, k);
   }
-  return v;
+  return k;
 }
 
 /** Signed attributes, each as DER Attribute, before sorting. */
 function signedAttributes(contentDigest: Buffer, id: SigningIdentity, opts: SignOptions): Buffer[] {
+  const contentType = opts.contentType ?? OID.data;
+  const capabilities = opts.capabilities ?? DEFAULT_CAPABILITIES;
+  const types = opts.signatureTypes ?? [OID.domainSig];
   const attrs = [
-    attribute(OID.contentType, der.oid(opts.contentType ?? OID.data)),
+    constantAttribute(`ct ${contentType}`, () => attribute(OID.contentType, der.oid(contentType))),
     attribute(OID.signingTime, der.time(opts.signingTime ?? new Date())),
     attribute(OID.messageDigest, der.octets(contentDigest)),
-    attribute(OID.smimeCapabilities, capabilitiesValue(opts.capabilities ?? DEFAULT_CAPABILITIES)),
-    attribute(OID.signingCertificateV2, signingCertificateV2(id.certificate)),
+    constantAttribute(`caps ${capabilities.join(',')}`, () =>
+      attribute(OID.smimeCapabilities, der.seq(...capabilities.map((c) => der.seq(der.oid(c))))),
+    ),
+    constantAttribute(`scv2 ${certificateKey(id.certificate)}`, () =>
+      attribute(OID.signingCertificateV2, signingCertificateV2(id.certificate)),
+    ),
   ];
-  const types = opts.signatureTypes ?? [OID.domainSig];
-  if (types.length > 0) attrs.push(attribute(OID.signatureType, ...types.map((t) => der.oid(t))));
+  if (types.length > 0) {
+    attrs.push(
+      constantAttribute(`st ${types.join(',')}`, () =>
+        attribute(OID.signatureType, ...types.map((t) => der.oid(t))),
+      ),
+    );
+  }
   attrs.push(...(opts.extraSignedAttributes ?? []));
   return attrs;
 }

@@ -8,6 +8,7 @@ export {
 } from './build.js';
 export { type ContentType, contentType, defaultContentType } from './content-type.js';
 export {
+  base64LinesLength,
   canonicalize,
   decodeBase64,
   decodeQuotedPrintable,
@@ -15,6 +16,7 @@ export {
   encodeBase64Lines,
   encodeQuotedPrintable,
   isSevenBit,
+  writeBase64Lines,
 } from './encoding.js';
 export { type MimeEntity, parseEntity } from './entity.js';
 export { MimeError, type MimeErrorCode } from './errors.js';

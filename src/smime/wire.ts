@@ -4,7 +4,14 @@
  * to the protected entity (Content-*) and those that stay outside.
  */
 
-import { generateBoundary, type HeaderField, makeHeader, serializeHeaders } from '../mime/index.js';
+import {
+  base64LinesLength,
+  generateBoundary,
+  type HeaderField,
+  makeHeader,
+  serializeHeaders,
+  writeBase64Lines,
+} from '../mime/index.js';
 
 export type SmimeType =
   | 'signed-data'
@@ -38,12 +45,23 @@ export function entity(headers: readonly HeaderField[], body: Buffer): Buffer {
   return Buffer.concat([serializeHeaders([...headers]), CRLF, body]);
 }
 
-function pkcs7MimeHeaders(smimeType: SmimeType): HeaderField[] {
-  return [
-    makeHeader('Content-Type', `application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"`),
-    makeHeader('Content-Transfer-Encoding', 'base64'),
-    makeHeader('Content-Disposition', 'attachment; filename="smime.p7m"'),
-  ];
+const pkcs7HeadersByType = new Map<SmimeType, HeaderField[]>();
+
+/** The entity headers of a pkcs7-mime object; built once per smime-type (folding is not free). */
+function pkcs7MimeHeaders(smimeType: SmimeType): readonly HeaderField[] {
+  let fields = pkcs7HeadersByType.get(smimeType);
+  if (!fields) {
+    fields = [
+      makeHeader(
+        'Content-Type',
+        `application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"`,
+      ),
+      makeHeader('Content-Transfer-Encoding', 'base64'),
+      makeHeader('Content-Disposition', 'attachment; filename="smime.p7m"'),
+    ];
+    pkcs7HeadersByType.set(smimeType, fields);
+  }
+  return fields;
 }
 
 /** `application/pkcs7-mime; smime-type=...` with the DER in base64. */
@@ -73,42 +91,30 @@ export function pkcs7MimeMessage(
 }
 
 const LINE_OCTETS = 57; // input octets per 76-character base64 line
-const CHUNK_OCTETS = LINE_OCTETS * 1024;
 
 /** `prefix` followed by the base64 lines (CRLF) of the concatenation of `parts`, in one allocation. */
 export function encodeBase64LinesAfter(prefix: Buffer, parts: Buffer | readonly Buffer[]): Buffer {
   const list = Buffer.isBuffer(parts) ? [parts] : parts;
   let total = 0;
   for (const p of list) total += p.length;
-  const lines = Math.ceil(total / LINE_OCTETS);
-  const out = Buffer.allocUnsafe(prefix.length + Math.ceil(total / 3) * 4 + lines * 2);
+  const out = Buffer.allocUnsafe(prefix.length + base64LinesLength(total));
   let pos = prefix.copy(out, 0);
-  const emit = (chunk: Buffer) => {
-    const text = Buffer.from(chunk.toString('base64'), 'latin1');
-    for (let j = 0; j < text.length; j += 76) {
-      pos += text.copy(out, pos, j, Math.min(text.length, j + 76));
-      out[pos++] = 0x0d;
-      out[pos++] = 0x0a;
-    }
-  };
   // Whole lines are encoded straight from each part; a line spanning two parts goes through `carry`.
-  let carry = Buffer.alloc(0);
+  let carry: Buffer | undefined;
   for (const p of list) {
     let off = 0;
-    if (carry.length > 0) {
-      const need = LINE_OCTETS - carry.length;
-      carry = Buffer.concat([carry, p.subarray(0, need)]);
-      off = Math.min(need, p.length);
+    if (carry) {
+      off = Math.min(LINE_OCTETS - carry.length, p.length);
+      carry = Buffer.concat([carry, p.subarray(0, off)]);
       if (carry.length < LINE_OCTETS) continue;
-      emit(carry);
-      carry = Buffer.alloc(0);
+      pos = writeBase64Lines(out, pos, carry);
+      carry = undefined;
     }
     const whole = off + Math.floor((p.length - off) / LINE_OCTETS) * LINE_OCTETS;
-    for (let i = off; i < whole; i += CHUNK_OCTETS)
-      emit(p.subarray(i, Math.min(whole, i + CHUNK_OCTETS)));
-    carry = Buffer.from(p.subarray(whole));
+    pos = writeBase64Lines(out, pos, p.subarray(off, whole));
+    if (whole < p.length) carry = Buffer.from(p.subarray(whole));
   }
-  if (carry.length > 0) emit(carry);
+  if (carry) pos = writeBase64Lines(out, pos, carry);
   return pos === out.length ? out : out.subarray(0, pos);
 }
 
@@ -131,14 +137,6 @@ export function multipartSigned(signed: Buffer, signatureDer: Buffer, micalg: st
       `multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg}; boundary="${boundary}"`,
     ),
   ]);
-  const signaturePart = entity(
-    [
-      makeHeader('Content-Type', 'application/pkcs7-signature; name="smime.p7s"'),
-      makeHeader('Content-Transfer-Encoding', 'base64'),
-      makeHeader('Content-Disposition', 'attachment; filename="smime.p7s"'),
-    ],
-    encodeBase64LinesAfter(Buffer.alloc(0), signatureDer),
-  );
   // One concatenation: the signed content (possibly 25 MB) is copied once.
   return Buffer.concat([
     headers,
@@ -146,10 +144,20 @@ export function multipartSigned(signed: Buffer, signatureDer: Buffer, micalg: st
     Buffer.from(`This is an S/MIME signed message\r\n\r\n--${boundary}\r\n`),
     signed,
     Buffer.from(`\r\n--${boundary}\r\n`),
-    signaturePart,
+    encodeBase64LinesAfter(SIGNATURE_PART_HEAD, signatureDer),
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
 }
+
+/** The headers of the application/pkcs7-signature part and the blank line after them. */
+const SIGNATURE_PART_HEAD = Buffer.concat([
+  serializeHeaders([
+    makeHeader('Content-Type', 'application/pkcs7-signature; name="smime.p7s"'),
+    makeHeader('Content-Transfer-Encoding', 'base64'),
+    makeHeader('Content-Disposition', 'attachment; filename="smime.p7s"'),
+  ]),
+  CRLF,
+]);
 
 /** The outer headers, MIME-Version, then the entity (which starts with its own Content-* headers). */
 export function assembleMessage(outer: readonly HeaderField[], entityBytes: Buffer): Buffer {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  base64LinesLength,
   canonicalize,
   decodeBase64,
   decodeQuotedPrintable,
@@ -96,6 +97,7 @@ describe('base64', () => {
     const enc = encodeBase64Lines(data);
     assert.equal(enc.toString().replaceAll('\r\n', ''), data.toString('base64'));
     assertLines(enc, 76);
+    assert.equal(enc.length, base64LinesLength(data.length));
   });
 
   test('decoding ignores characters outside the alphabet and stops at padding', () => {
@@ -207,5 +209,36 @@ describe('decodeTransferEncoding and isSevenBit', () => {
     assert.equal(isSevenBit(b(`${'x'.repeat(998)}\r\n${'y'.repeat(998)}`)), true);
     assert.equal(isSevenBit(b(`${'x'.repeat(999)}\r\n`)), false);
     assert.equal(isSevenBit(b(`ok\r\n${'y'.repeat(999)}`)), false);
+  });
+
+  test('isSevenBit agrees with a byte-by-byte reading of RFC 2045 2.7', () => {
+    const reference = (bytes: Buffer): boolean => {
+      let lineStart = 0;
+      for (let i = 0; i < bytes.length; i++) {
+        const c = bytes[i]!;
+        if (c >= 0x80 || c === 0) return false;
+        if (c === 0x0a) return false;
+        if (c === 0x0d) {
+          if (bytes[i + 1] !== 0x0a || i - lineStart > 998) return false;
+          lineStart = i + 2;
+          i++;
+        }
+      }
+      return bytes.length - lineStart <= 998;
+    };
+    const lineOf = fc.oneof(
+      fc.string({
+        unit: fc.constantFrom('a', ' ', '\r', '\n', '\r\n', '\0', '\x80'),
+        maxLength: 30,
+      }),
+      fc.nat({ max: 1200 }).map((n) => 'x'.repeat(n)),
+    );
+    fc.assert(
+      fc.property(fc.array(lineOf, { maxLength: 8 }), fc.boolean(), (lines, crlf) => {
+        const bytes = b(lines.join(crlf ? '\r\n' : '\n'));
+        assert.equal(isSevenBit(bytes), reference(bytes), JSON.stringify(bytes.toString('latin1')));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
