@@ -41,6 +41,19 @@ export function integer(min: number, max: number, unit = '') {
   };
 }
 
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** A size in bytes, with an optional binary unit: `52428800`, `50M`, `512k`, `1G`. */
+export function byteSize(min: number, max: number) {
+  return (raw: string): number | { expected: string } => {
+    const m = /^(\d+)([kmg]?)$/i.exec(raw);
+    const n = m ? Number(m[1]) * BYTE_UNITS[m[2]!.toLowerCase()]! : Number.NaN;
+    if (!(n >= min && n <= max))
+      return { expected: `a size from ${min} to ${max} bytes (units k, M, G allowed, e.g. 64M)` };
+    return n;
+  };
+}
+
 const DOMAIN =
   /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
 

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { ListenSpec } from '../protocol/listen.js';
 import { POLICY_VARIABLES } from './config-policy.js';
 import {
+  byteSize,
   dnsServer,
   domains,
   hostPort,
@@ -43,6 +44,7 @@ export interface Config extends ActionConfig {
   readonly trustedNetworks: readonly string[];
   readonly maxConnections: number;
   readonly drainTimeoutMs: number;
+  readonly maxMessageBytes: number;
   readonly keysDir: string;
   readonly keysPassphrase: string | undefined;
   readonly partnerCerts: string | undefined;
@@ -338,6 +340,14 @@ export const VARIABLES: readonly AnyVariable[] = [
     default: '30',
     description: 'seconds SIGTERM waits for open messages before closing their connections',
     parse: seconds(0, 3600),
+  },
+  {
+    name: 'DOMSEC_MAX_MESSAGE_BYTES',
+    key: 'maxMessageBytes',
+    default: '64M',
+    description:
+      "largest message the gateway processes (held in memory, about 8 x this at peak); a larger one ends as DOMSEC_ON_INTERNAL_ERROR. Keep it above Postfix's `message_size_limit`",
+    parse: byteSize(64 * 1024, 1024 ** 3),
   },
 ];
 

@@ -16,7 +16,7 @@ import {
   type TransactionContext,
   type TransactionHandler,
 } from '../../protocol/index.js';
-import { DEFAULT_MIME_LIMITS } from '../mime/index.js';
+import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/index.js';
 import { type HarvestedCertificates, harvest } from '../pki/harvest.js';
 import type { DomainIdentity } from '../pki/identities.js';
 import type { LookupResult } from '../pki/partners.js';
@@ -101,6 +101,8 @@ class Transaction implements TransactionHandler {
   /** Why the message failed, for its log line. */
   private reason: string | undefined;
   private decryptFailure: string | undefined;
+  /** The transform reads any message the gateway accepted: its size bound is ours. */
+  private readonly limits: MimeLimits;
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -111,6 +113,10 @@ class Transaction implements TransactionHandler {
       deps.maxMessageBytes ?? DEFAULT_MIME_LIMITS.maxSize,
       tx.connection.negotiated.headerLeadingSpace,
     );
+    this.limits =
+      deps.maxMessageBytes === undefined
+        ? DEFAULT_MIME_LIMITS
+        : { ...DEFAULT_MIME_LIMITS, maxSize: deps.maxMessageBytes };
   }
 
   mail(address: string): undefined {
@@ -244,7 +250,7 @@ class Transaction implements TransactionHandler {
       return this.fail(eom, { kind, reason: plan.message }, done);
     }
     if (plan.kind === 'pass') return done('none', 'ok', Decisions.accept);
-    const r = await transformOutbound(message, plan.context);
+    const r = await transformOutbound(message, { ...plan.context, limits: this.limits });
     if (!r.ok) return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done);
     await applyChanges(eom, message, r.message, original, this.leadingSpace);
     const action = plan.context.options.encrypt
@@ -266,6 +272,7 @@ class Transaction implements TransactionHandler {
       keys: allDecryptionKeys(d.identities),
       validator: d.pki.validator,
       keepSignatures: d.keepSignatures === true,
+      limits: this.limits,
     });
     const verdict = verdictOf(r.report, r.ok ? undefined : r.error);
     const senderDomain = domainOf(this.sender) ?? '';

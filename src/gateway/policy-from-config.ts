@@ -14,6 +14,7 @@ export type GatewayPolicy = Pick<
   | 'failures'
   | 'requirements'
   | 'adminAddress'
+  | 'maxMessageBytes'
 >;
 
 export function gatewayPolicyFrom(config: Config): GatewayPolicy {
@@ -39,5 +40,6 @@ export function gatewayPolicyFrom(config: Config): GatewayPolicy {
       encrypted: new Set(config.inboundRequireEncrypted),
     },
     adminAddress: config.adminAddress,
+    maxMessageBytes: config.maxMessageBytes,
   };
 }

@@ -170,14 +170,17 @@ describe('bounds: gateway message size (maxMessageBytes)', () => {
   let accepting: TestMilter;
   before(async () => {
     netPki = await generateDomainPki('example.net');
-    const env = { DOMSEC_TRUSTED_NETWORKS: '192.0.2.0/24', DOMSEC_AUTHSERV_ID: 'mx.example.net' };
-    milter = await startGatewayMilter('example.net', netPki, env, { maxMessageBytes: LIMIT });
-    accepting = await startGatewayMilter(
-      'example.net',
-      netPki,
-      { ...env, DOMSEC_ON_INTERNAL_ERROR: 'accept' },
-      { maxMessageBytes: LIMIT },
-    );
+    // Set as an administrator would: DOMSEC_MAX_MESSAGE_BYTES, with a unit.
+    const env = {
+      DOMSEC_TRUSTED_NETWORKS: '192.0.2.0/24',
+      DOMSEC_AUTHSERV_ID: 'mx.example.net',
+      DOMSEC_MAX_MESSAGE_BYTES: '256k',
+    };
+    milter = await startGatewayMilter('example.net', netPki, env);
+    accepting = await startGatewayMilter('example.net', netPki, {
+      ...env,
+      DOMSEC_ON_INTERNAL_ERROR: 'accept',
+    });
   });
   after(async () => {
     await milter?.close();

@@ -11,6 +11,17 @@ describe('configuration', () => {
     assert.deepEqual(c.localDomains, ['example.org']);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.drainTimeoutMs, 30_000);
+    assert.equal(c.maxMessageBytes, 64 * 1024 * 1024);
+  });
+
+  test('DOMSEC_MAX_MESSAGE_BYTES takes bytes or a binary unit', () => {
+    const size = (v: string) => loadConfig({ DOMSEC_MAX_MESSAGE_BYTES: v }).maxMessageBytes;
+    assert.equal(size('52428800'), 52_428_800);
+    assert.equal(size('512k'), 512 * 1024);
+    assert.equal(size('50M'), 50 * 1024 * 1024);
+    assert.equal(size('1g'), 1024 ** 3);
+    for (const bad of ['2G', '1000', '10 M', '1.5M', 'big'])
+      assert.throws(() => size(bad), /DOMSEC_MAX_MESSAGE_BYTES=.*expected a size from 65536/);
   });
 
   test('values are parsed and normalised', () => {
