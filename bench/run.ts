@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs the benchmarks and writes a markdown table to
  * bench/results/latest.md (and stdout). Options through the environment:
- * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|smime|postfix|pki|gateway),
+ * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|smime|large|postfix|pki|gateway),
  * BENCH_PKI_LOOKUPS (20000 cached look-ups per row), BENCH_PKI_COLD (200 per source).
  * The gateway bench needs OpenDKIM (`apt-get install opendkim`); the PKI bench
  * redis-server, slapd, dnsmasq and openssl.
@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { crlBenchmarks, pkijsRunsFor } from './crl-bench.js';
 import { gatewayBenchmarks } from './gateway-bench.js';
+import { largeMessageBenchmark } from './large-message-bench.js';
 import { fmtMs } from './latency.js';
 import { pkiBenchmarks } from './pki-bench.js';
 import { postfixBenchmarks } from './postfix-bench.js';
@@ -74,6 +75,28 @@ if (!only || only === 'smime') {
   }
   out();
   out('Target: peak RSS <= 8 x message size.');
+  out();
+}
+
+if (!only || only === 'large') {
+  const size = 25 * 1024 * 1024;
+  out('## A 25 MB message through `serve` while 10 KB messages keep coming (sign+encrypt)');
+  out();
+  const r = await largeMessageBenchmark({ size, smallMessages: 500 }, (s) =>
+    process.stderr.write(`${s}\n`),
+  );
+  out('| 10 KB messages, one at a time | p50 | p99 | max |');
+  out('|---|---:|---:|---:|');
+  out(
+    `| unloaded | ${fmtMs(r.unloaded.p50)} | ${fmtMs(r.unloaded.p99)} | ${fmtMs(r.unloaded.max)} |`,
+  );
+  out(
+    `| 25 MB messages in flight (${r.largeCompleted} done, ${r.largeSeconds.toFixed(2)} s each) | ${fmtMs(r.loaded.p50)} | ${fmtMs(r.loaded.p99)} | ${fmtMs(r.loaded.max)} |`,
+  );
+  out();
+  out(
+    `p99 loaded / unloaded: ${(r.loaded.p99 / r.unloaded.p99).toFixed(2)} (target <= 2). Milter RSS: ${(r.baselineRssBytes / 1e6).toFixed(0)} MB before, ${(r.peakRssBytes / 1e6).toFixed(0)} MB at peak = ${(r.peakRssBytes / size).toFixed(2)} x the message size (target <= 8).`,
+  );
   out();
 }
 

@@ -74,6 +74,10 @@ export class EndOfMessageEditor implements EndOfMessage {
     await this.sink.send({ type: 'progress' });
   }
 
+  /**
+   * The new body, in as many pieces as convenient. The pieces are written to
+   * the socket without a copy: they must not change until the message ends.
+   */
   async replaceBody(body: Buffer | Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void> {
     this.check('CHGBODY');
     if (this.bodyInProgress)

@@ -16,6 +16,14 @@ export interface Frame {
 /** Default bound on one packet: a 1 MiB body chunk (SMFIP_MDS_1M) plus slack. */
 export const DEFAULT_MAX_FRAME = 1024 * 1024 + 1024;
 
+/** The 5 octets before a frame's data: length (command byte included) and command. */
+export function frameHeader(cmd: number, dataLength: number): Buffer {
+  const out = Buffer.allocUnsafe(5);
+  out.writeUInt32BE(dataLength + 1, 0);
+  out[4] = cmd;
+  return out;
+}
+
 export function encodeFrame(cmd: number, data?: Buffer | Uint8Array): Buffer {
   const dataLength = data ? data.length : 0;
   const out = Buffer.allocUnsafe(5 + dataLength);

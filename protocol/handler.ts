@@ -79,7 +79,10 @@ export interface EndOfMessage {
   /** `index` is 1-based among the headers called `name`. */
   changeHeader(name: string, index: number, value: HeaderValue): Promise<void>;
   deleteHeader(name: string, index: number): Promise<void>;
-  /** Replaces the body; the bytes are sent in packets of at most 65535 bytes, contiguously. */
+  /**
+   * Replaces the body; the bytes are sent in packets of at most 65535 bytes,
+   * contiguously, straight from the given buffers (do not change them afterwards).
+   */
   replaceBody(body: Buffer | Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void>;
   addRecipient(address: string, args?: string): Promise<void>;
   deleteRecipient(address: string): Promise<void>;

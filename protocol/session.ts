@@ -6,10 +6,10 @@
 
 import type { Socket } from 'node:net';
 import { decodeCommand, type MtaCommand } from './commands.js';
-import type { EventName } from './constants.js';
+import { type EventName, Rsp } from './constants.js';
 import { EndOfMessageEditor } from './eom.js';
 import { MilterProtocolError, MilterTimeoutError, MilterUsageError } from './errors.js';
-import { DEFAULT_MAX_FRAME, type Frame, FrameDecoder } from './frame.js';
+import { DEFAULT_MAX_FRAME, type Frame, FrameDecoder, frameHeader } from './frame.js';
 import type {
   CloseReason,
   ConnectionContext,
@@ -441,6 +441,11 @@ export class MilterConnection {
         this.corked = false;
         this.socket.uncork();
       });
+    }
+    if (p.type === 'replaceBody') {
+      // Header and chunk as two writes of one writev: the body is not copied into a frame.
+      this.socket.write(frameHeader(Rsp.REPLBODY, p.chunk.length));
+      return this.socket.write(p.chunk);
     }
     return this.socket.write(encodeFilterPacket(p));
   }

@@ -72,6 +72,35 @@ export function isSevenBit(bytes: Buffer): boolean {
   return bytes.length - lineStart <= 998 && bytes.indexOf(LF, lineStart) < 0;
 }
 
+const CTE_NAME = 'content-transfer-encoding:';
+const LABEL_WINDOW = 64 * 1024;
+
+function isBlankOrBreak(b: number | undefined): boolean {
+  return b === 0x20 || (b !== undefined && b >= 0x09 && b <= 0x0d);
+}
+
+/**
+ * Whether a Content-Transfer-Encoding field anywhere in `bytes` (nested parts
+ * included) says 8bit or binary, as `/content-transfer-encoding:\s*(8bit|binary)/i`
+ * would, but read in windows: a message-sized string would land in V8's old
+ * generation and cost a major garbage collection per few large messages.
+ */
+export function hasEightBitLabel(bytes: Buffer, window = LABEL_WINDOW): boolean {
+  const name = /content-transfer-encoding:/gi;
+  for (let start = 0; start < bytes.length; start += window) {
+    // Windows overlap by the name's length less one: a name across an edge is still seen.
+    const text = bytes.toString('latin1', start, start + window + CTE_NAME.length - 1);
+    name.lastIndex = 0;
+    for (let m = name.exec(text); m; m = name.exec(text)) {
+      let p = start + m.index + CTE_NAME.length;
+      while (isBlankOrBreak(bytes[p])) p++;
+      const word = bytes.toString('latin1', p, p + 6).toLowerCase();
+      if (word.startsWith('8bit') || word === 'binary') return true;
+    }
+  }
+  return false;
+}
+
 const BASE64_LINE_OCTETS = 57; // input octets per 76-character line
 const BASE64_LINE = 76;
 /** Input per native encoding call: whole lines, so no padding inside the output. */

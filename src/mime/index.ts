@@ -15,6 +15,7 @@ export {
   decodeTransferEncoding,
   encodeBase64Lines,
   encodeQuotedPrintable,
+  hasEightBitLabel,
   isSevenBit,
   writeBase64Lines,
 } from './encoding.js';

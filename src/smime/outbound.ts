@@ -19,6 +19,7 @@ import {
   decodeTransferEncoding,
   findHeader,
   type HeaderField,
+  hasEightBitLabel,
   headerValue,
   isSevenBit,
   type MimeLimits,
@@ -54,11 +55,9 @@ import {
  */
 function sevenBit(entityBytes: Buffer, limits: MimeLimits): Buffer {
   // An 8bit/binary label on 7-bit content must still be rewritten: MTAs downgrade by label.
-  const clean = isSevenBit(entityBytes) && !EIGHT_BIT_LABEL.test(entityBytes.toString('latin1'));
+  const clean = isSevenBit(entityBytes) && !hasEightBitLabel(entityBytes);
   return clean ? entityBytes : toSevenBitEntity(entityBytes, limits);
 }
-
-const EIGHT_BIT_LABEL = /content-transfer-encoding:\s*(8bit|binary)/i;
 
 /** GCM only when every recipient announced it; CBC is the safe default (RFC 8551 2.7). */
 export function chooseCipher(recipients: readonly PartnerCertificate[]): ContentCipher {

@@ -9,6 +9,7 @@ import {
   decodeTransferEncoding,
   encodeBase64Lines,
   encodeQuotedPrintable,
+  hasEightBitLabel,
   isSevenBit,
   MimeError,
 } from '../../src/mime/index.js';
@@ -209,6 +210,34 @@ describe('decodeTransferEncoding and isSevenBit', () => {
     assert.equal(isSevenBit(b(`${'x'.repeat(998)}\r\n${'y'.repeat(998)}`)), true);
     assert.equal(isSevenBit(b(`${'x'.repeat(999)}\r\n`)), false);
     assert.equal(isSevenBit(b(`ok\r\n${'y'.repeat(999)}`)), false);
+  });
+
+  test('hasEightBitLabel agrees with the regular expression, whatever the window size', () => {
+    const label = /content-transfer-encoding:\s*(8bit|binary)/i;
+    const piece = fc.constantFrom(
+      'Content-Transfer-Encoding:',
+      'content-TRANSFER-encoding:',
+      'Content-Transfer-Encoding',
+      ' ',
+      '\t',
+      '\r\n',
+      '8bit',
+      '8BIT',
+      'Binary',
+      'base64',
+      '7bit',
+      'x',
+      'binar',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 30 }), fc.integer({ min: 1, max: 80 }), (p, w) => {
+        const bytes = b(p.join(''));
+        assert.equal(hasEightBitLabel(bytes, w), label.test(bytes.toString('latin1')), p.join(''));
+      }),
+      { numRuns: 3000 },
+    );
+    assert.equal(hasEightBitLabel(b('A: b\r\nContent-Transfer-Encoding: 8bit\r\n\r\n')), true);
+    assert.equal(hasEightBitLabel(b('Content-Transfer-Encoding: quoted-printable')), false);
   });
 
   test('isSevenBit agrees with a byte-by-byte reading of RFC 2045 2.7', () => {

@@ -1,0 +1,122 @@
+/**
+ * A 25 MB message through a running `domsec-milter serve` while small
+ * messages keep coming: the small messages' latency beside the same run's
+ * unloaded latency, and the milter's peak RSS beside the large message's size.
+ * Messages go over the milter protocol directly (our client, as Postfix
+ * sends them), so the figures are the milter's, not an MTA's queue.
+ */
+
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { certificatePem, generateDomainPki } from '../src/pki/keygen.js';
+import { writeDomainPki } from '../src/pki/keygen-files.js';
+import { startServe } from '../test/helpers/cli.js';
+import { runMessage, servedMilter } from '../test/helpers/gateway-app.js';
+import { type Latency, summarize } from './latency.js';
+import { makeMessage } from './smime-bench.js';
+
+export interface LargeMessageResult {
+  readonly size: number;
+  readonly unloaded: Latency;
+  readonly loaded: Latency;
+  /** Large messages completed while the small ones were measured, and their mean seconds. */
+  readonly largeCompleted: number;
+  readonly largeSeconds: number;
+  readonly baselineRssBytes: number;
+  readonly peakRssBytes: number;
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+const OUTBOUND = {
+  from: '<alice@example.org>',
+  rcpts: ['<bob@example.net>'],
+  address: '127.0.0.1',
+};
+
+export async function largeMessageBenchmark(
+  o: { size: number; smallMessages: number },
+  log: (s: string) => void,
+): Promise<LargeMessageResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'domsec-large-'));
+  const [org, net] = await Promise.all([
+    generateDomainPki('example.org'),
+    generateDomainPki('example.net'),
+  ]);
+  await writeDomainPki(join(dir, 'org'), 'example.org', org);
+  writeFileSync(join(dir, 'partner.pem'), certificatePem(net.encryption.certificate));
+  const serve = await startServe({
+    DOMSEC_LOG_LEVEL: 'warn',
+    DOMSEC_LOCAL_DOMAINS: 'example.org',
+    DOMSEC_KEYS_DIR: join(dir, 'org'),
+    DOMSEC_PARTNER_CERTS: join(dir, 'partner.pem'),
+  });
+  const pid = serve.process.pid!;
+  const milter = servedMilter(serve.port);
+  const small = makeMessage(10 * 1024);
+  const large = makeMessage(o.size);
+  const sendSmall = async () => {
+    const r = await runMessage(milter, small, OUTBOUND);
+    if (!r.edits.some((e) => e.type === 'replaceBody'))
+      throw new Error('small message was not protected');
+  };
+  const timeSmall = async (n: number) => {
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await sendSmall();
+      ms.push(performance.now() - t);
+    }
+    return summarize(ms);
+  };
+  try {
+    for (let i = 0; i < 1000; i++) await sendSmall(); // warm-up: past V8's optimising compiler
+    const unloaded = await timeSmall(o.smallMessages);
+    log(`  unloaded: p50 ${unloaded.p50.toFixed(2)} ms, p99 ${unloaded.p99.toFixed(2)} ms`);
+    const baselineRssBytes = rssBytes(pid);
+    let peakRssBytes = baselineRssBytes;
+    const sampler = setInterval(() => {
+      peakRssBytes = Math.max(peakRssBytes, rssBytes(pid));
+    }, 10);
+    let stop = false;
+    const largeTimes: number[] = [];
+    const background = (async () => {
+      while (!stop) {
+        const t = performance.now();
+        const r = await runMessage(milter, large, OUTBOUND);
+        if (!r.edits.some((e) => e.type === 'replaceBody'))
+          throw new Error('large message was not protected');
+        largeTimes.push((performance.now() - t) / 1000);
+      }
+    })();
+    // Until the first large message is under way, then measure while they keep coming.
+    await new Promise((r) => setTimeout(r, 200));
+    const loaded = await timeSmall(o.smallMessages);
+    // At least one large message must have been in flight throughout.
+    while (largeTimes.length === 0) await new Promise((r) => setTimeout(r, 50));
+    stop = true;
+    await background;
+    clearInterval(sampler);
+    log(
+      `  with ${o.size} B messages in flight: p50 ${loaded.p50.toFixed(2)} ms, p99 ${loaded.p99.toFixed(2)} ms; ${largeTimes.length} large done`,
+    );
+    return {
+      size: o.size,
+      unloaded,
+      loaded,
+      largeCompleted: largeTimes.length,
+      largeSeconds: largeTimes.reduce((a, b) => a + b, 0) / largeTimes.length,
+      baselineRssBytes,
+      peakRssBytes,
+    };
+  } finally {
+    await serve.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
