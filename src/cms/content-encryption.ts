@@ -5,6 +5,7 @@
 
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import * as asn1js from 'asn1js';
+import { eachSlice, type Parts } from '../util/slices.js';
 import { CmsError, toBuffer } from './asn1.js';
 import * as der from './der.js';
 import { OID } from './oids.js';
@@ -68,25 +69,51 @@ export interface Encrypted {
   readonly tag?: Buffer;
 }
 
-export function encryptContent(cipher: ContentCipher, key: Buffer, content: Buffer): Encrypted {
+/** A cipher ready for the content, and how to finish it into an Encrypted. */
+function startEncryption(cipher: ContentCipher, key: Buffer) {
   const s = spec(BY_NAME[cipher]);
   if (s.aead) {
     const nonce = randomBytes(12);
     const c = createCipheriv(s.node as 'aes-256-gcm', key, nonce, { authTagLength: TAG_LENGTH });
-    const ciphertext = [c.update(content), c.final()];
-    // GCMParameters: the ICV length written explicitly (RFC 5084 default is 12).
     return {
-      algorithm: der.algorithm(s.oid, der.seq(der.octets(nonce), der.int(TAG_LENGTH))),
-      ciphertext,
-      tag: c.getAuthTag(),
+      c,
+      // GCMParameters: the ICV length written explicitly (RFC 5084 default is 12).
+      finish: (ciphertext: Buffer[]): Encrypted => {
+        ciphertext.push(c.final());
+        return {
+          algorithm: der.algorithm(s.oid, der.seq(der.octets(nonce), der.int(TAG_LENGTH))),
+          ciphertext,
+          tag: c.getAuthTag(),
+        };
+      },
     };
   }
   const iv = randomBytes(16);
   const c = createCipheriv(s.node, key, iv);
   return {
-    algorithm: der.algorithm(s.oid, der.octets(iv)),
-    ciphertext: [c.update(content), c.final()],
+    c,
+    finish: (ciphertext: Buffer[]): Encrypted => {
+      ciphertext.push(c.final());
+      return { algorithm: der.algorithm(s.oid, der.octets(iv)), ciphertext };
+    },
   };
+}
+
+export function encryptContent(cipher: ContentCipher, key: Buffer, content: Buffer): Encrypted {
+  const { c, finish } = startEncryption(cipher, key);
+  return finish([c.update(content)]);
+}
+
+/** encryptContent over parts, a slice per turn of the event loop when large. */
+export async function encryptContentSliced(
+  cipher: ContentCipher,
+  key: Buffer,
+  content: Parts,
+): Promise<Encrypted> {
+  const { c, finish } = startEncryption(cipher, key);
+  const ciphertext: Buffer[] = [];
+  await eachSlice(content, (slice) => ciphertext.push(c.update(slice)));
+  return finish(ciphertext);
 }
 
 export function newContentKey(cipher: ContentCipher): Buffer {

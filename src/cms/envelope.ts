@@ -6,9 +6,17 @@
  */
 
 import { constants, publicEncrypt } from 'node:crypto';
+import type { Parts } from '../util/slices.js';
 import { tlvList } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
-import { type ContentCipher, encryptContent, isAead, newContentKey } from './content-encryption.js';
+import {
+  type ContentCipher,
+  type Encrypted,
+  encryptContent,
+  encryptContentSliced,
+  isAead,
+  newContentKey,
+} from './content-encryption.js';
 import * as der from './der.js';
 import { agreeAndWrap } from './key-agreement.js';
 import { OID } from './oids.js';
@@ -101,11 +109,41 @@ export function createEnvelopeParts(
   recipients: readonly Recipient[],
   opts: EnvelopeOptions = {},
 ): Buffer[] {
-  if (recipients.length === 0) throw new Error('createEnvelope needs at least one recipient');
   const cipher = opts.cipher ?? 'aes-256-cbc';
   const contentKey = newContentKey(cipher);
-  const infos = der.set(...recipients.map((r) => recipientInfo(r, contentKey)));
-  const encrypted = encryptContent(cipher, contentKey, content);
+  const infos = recipientInfos(recipients, contentKey);
+  return envelopeParts(infos, recipients, encryptContent(cipher, contentKey, content), opts);
+}
+
+/**
+ * createEnvelopeParts over content in parts, encrypted a slice per turn of
+ * the event loop when large (a 25 MB message would otherwise stall every
+ * other connection for the whole encryption).
+ */
+export async function createEnvelopePartsSliced(
+  content: Parts,
+  recipients: readonly Recipient[],
+  opts: EnvelopeOptions = {},
+): Promise<Buffer[]> {
+  const cipher = opts.cipher ?? 'aes-256-cbc';
+  const contentKey = newContentKey(cipher);
+  const infos = recipientInfos(recipients, contentKey);
+  const encrypted = await encryptContentSliced(cipher, contentKey, content);
+  return envelopeParts(infos, recipients, encrypted, opts);
+}
+
+function recipientInfos(recipients: readonly Recipient[], contentKey: Buffer): Buffer {
+  if (recipients.length === 0) throw new Error('createEnvelope needs at least one recipient');
+  return der.set(...recipients.map((r) => recipientInfo(r, contentKey)));
+}
+
+function envelopeParts(
+  infos: Buffer,
+  recipients: readonly Recipient[],
+  encrypted: Encrypted,
+  opts: EnvelopeOptions,
+): Buffer[] {
+  const cipher = opts.cipher ?? 'aes-256-cbc';
   const eci = encryptedContentInfo(
     opts.contentType ?? OID.data,
     encrypted.algorithm,

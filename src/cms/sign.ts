@@ -6,12 +6,19 @@
 
 import type { KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
+import { concatSliced, type Parts } from '../util/slices.js';
 import { CmsError, encodedBytes, tlvList } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
 import { parseContentInfo } from './content-info.js';
 import * as der from './der.js';
 import { OID } from './oids.js';
-import { DIGEST_OID, type DigestName, digest, signatureScheme } from './signature-algorithms.js';
+import {
+  DIGEST_OID,
+  type DigestName,
+  digest,
+  digestSliced,
+  signatureScheme,
+} from './signature-algorithms.js';
 
 export interface SigningIdentity {
   readonly certificate: CertificateInfo;
@@ -154,17 +161,19 @@ export function signerDigest(id: SigningIdentity, opts: SignOptions): DigestName
 
 /** A complete ContentInfo(SignedData), DER. */
 export async function createSignedData(
-  content: Buffer,
+  content: Parts,
   id: SigningIdentity,
   opts: SignOptions = {},
 ): Promise<Buffer> {
   const digestName = signerDigest(id, opts);
-  const signerInfo = await createSignerInfo(digest(digestName, content), id, opts, digestName);
+  const contentDigest = await digestSliced(digestName, content);
+  const signerInfo = await createSignerInfo(contentDigest, id, opts, digestName);
   const contentType = opts.contentType ?? OID.data;
   // The content (possibly 25 MB, opaque signing) is carried as a list, copied once at the end.
+  const contentParts = Buffer.isBuffer(content) ? [content] : [...content];
   const encap =
     opts.detached === false
-      ? tlvList(0x30, [der.oid(contentType), ...tlvList(0xa0, tlvList(0x04, [content]))])
+      ? tlvList(0x30, [der.oid(contentType), ...tlvList(0xa0, tlvList(0x04, contentParts))])
       : [der.seq(der.oid(contentType))];
   const body = tlvList(0x30, [
     // Version 1 for IssuerAndSerialNumber with id-data, 3 for other content types (RFC 5652 5.1).
@@ -177,7 +186,7 @@ export async function createSignedData(
     ),
     der.set(signerInfo),
   ]);
-  return Buffer.concat(tlvList(0x30, [der.oid(OID.signedData), ...tlvList(0xa0, body)]));
+  return concatSliced(tlvList(0x30, [der.oid(OID.signedData), ...tlvList(0xa0, body)]));
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 
 import { constants, createHash, type KeyObject, sign, verify } from 'node:crypto';
+import { eachSlice, type Parts } from '../util/slices.js';
 import { CmsError } from './asn1.js';
 import * as der from './der.js';
 import { OID } from './oids.js';
@@ -40,6 +41,13 @@ export function digest(name: DigestName, data: Uint8Array | readonly Uint8Array[
   const h = createHash(name);
   if (data instanceof Uint8Array) h.update(data);
   else for (const d of data) h.update(d);
+  return h.digest();
+}
+
+/** digest() over parts, a slice per turn of the event loop when large. */
+export async function digestSliced(name: DigestName, data: Parts): Promise<Buffer> {
+  const h = createHash(name);
+  await eachSlice(data, (slice) => h.update(slice));
   return h.digest();
 }
 

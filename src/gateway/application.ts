@@ -212,7 +212,7 @@ class Transaction implements TransactionHandler {
     };
     if (direction === 'pass') return done('none', 'ok', Decisions.accept);
     if (this.received.oversized) return this.tooLarge(eom, direction, done);
-    const message = this.received.assemble();
+    const message = await this.received.take();
     const original = this.received.headers.map((h) => ({
       name: h.name,
       value: h.value.toString('latin1'),

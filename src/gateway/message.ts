@@ -5,6 +5,8 @@
  * transform works on.
  */
 
+import { concatSliced } from '../util/slices.js';
+
 export interface ReceivedHeader {
   readonly name: string;
   /** The value as sent, with its leading whitespace (HDR_LEADSPC negotiated) or without. */
@@ -92,6 +94,23 @@ export class ReceivedMessage {
   assemble(): Buffer {
     if (this.over) throw new Error('an oversized message was not kept');
     return assembleReceived(this.headers, this.chunks, this.leadingSpaceKept);
+  }
+
+  /**
+   * The message for the transform, copied a slice per turn of the event loop
+   * (a 25 MB copy at once stalls the other connections); the chunks are let
+   * go at once, so they are not held beside the transform's own copies.
+   */
+  async take(): Promise<Buffer> {
+    if (this.over) throw new Error('an oversized message was not kept');
+    const parts = [
+      ...this.headers.map((h) => headerBytes(h, this.leadingSpaceKept)),
+      CRLF,
+      ...this.chunks,
+    ];
+    this.chunks.length = 0;
+    this.held = 0;
+    return concatSliced(parts);
   }
 
   private grow(n: number): void {

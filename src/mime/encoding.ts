@@ -84,12 +84,20 @@ function isBlankOrBreak(b: number | undefined): boolean {
  * included) says 8bit or binary, as `/content-transfer-encoding:\s*(8bit|binary)/i`
  * would, but read in windows: a message-sized string would land in V8's old
  * generation and cost a major garbage collection per few large messages.
+ * `from`/`to` limit where names are looked for (a slice of a large message).
  */
-export function hasEightBitLabel(bytes: Buffer, window = LABEL_WINDOW): boolean {
+export function hasEightBitLabel(
+  bytes: Buffer,
+  window = LABEL_WINDOW,
+  from = 0,
+  to = bytes.length,
+): boolean {
   const name = /content-transfer-encoding:/gi;
-  for (let start = 0; start < bytes.length; start += window) {
+  for (let start = from; start < to; start += window) {
     // Windows overlap by the name's length less one: a name across an edge is still seen.
-    const text = bytes.toString('latin1', start, start + window + CTE_NAME.length - 1);
+    // Names starting in [from, to) are judged; the value may lie past `to`.
+    const end = Math.min(start + window, to) + CTE_NAME.length - 1;
+    const text = bytes.toString('latin1', start, end);
     name.lastIndex = 0;
     for (let m = name.exec(text); m; m = name.exec(text)) {
       let p = start + m.index + CTE_NAME.length;

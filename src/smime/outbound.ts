@@ -4,7 +4,7 @@
  * wrapping and header protection. Bytes in, bytes and report out.
  */
 
-import { createEnvelopeParts, type Recipient } from '../cms/envelope.js';
+import { createEnvelopePartsSliced, type Recipient } from '../cms/envelope.js';
 import { OID } from '../cms/oids.js';
 import {
   addParallelSigner,
@@ -19,9 +19,7 @@ import {
   decodeTransferEncoding,
   findHeader,
   type HeaderField,
-  hasEightBitLabel,
   headerValue,
-  isSevenBit,
   type MimeLimits,
   makeHeader,
   parseContentType,
@@ -29,6 +27,8 @@ import {
   splitMessage,
   toSevenBitEntity,
 } from '../mime/index.js';
+import { hasEightBitLabelSliced, isSevenBitSliced } from '../mime/sliced.js';
+import { concatSliced, type Parts } from '../util/slices.js';
 import { classify, isOpaquelyProtected, type Protection } from './detect.js';
 import { failure, type ReportBuilder, reportBuilder } from './results.js';
 import type {
@@ -41,8 +41,9 @@ import type {
 import {
   assembleMessage,
   entity,
+  entityParts,
   MICALG,
-  multipartSigned,
+  multipartSignedParts,
   partitionHeaders,
   pkcs7MimeEntity,
   pkcs7MimeMessage,
@@ -51,12 +52,16 @@ import {
 /**
  * The entity made 7-bit and canonical for signing. Most mail already is:
  * one linear check then spares the parse and rebuild (a third of the CPU
- * of signing a 10 KB message).
+ * of signing a 10 KB message). `parts` each start a line.
  */
-function sevenBit(entityBytes: Buffer, limits: MimeLimits): Buffer {
+async function sevenBit(parts: readonly Buffer[], limits: MimeLimits): Promise<Parts> {
   // An 8bit/binary label on 7-bit content must still be rewritten: MTAs downgrade by label.
-  const clean = isSevenBit(entityBytes) && !hasEightBitLabel(entityBytes);
-  return clean ? entityBytes : toSevenBitEntity(entityBytes, limits);
+  const clean = (await isSevenBitSliced(parts)) && !(await hasEightBitLabelSliced(parts));
+  return clean ? parts : toSevenBitEntity(await concatSliced(parts), limits);
+}
+
+function listOf(parts: Parts): readonly Buffer[] {
+  return Buffer.isBuffer(parts) ? [parts] : parts;
 }
 
 /** GCM only when every recipient announced it; CBC is the safe default (RFC 8551 2.7). */
@@ -73,11 +78,11 @@ export function chooseKeyTransport(r: PartnerCertificate): 'rsa-oaep' | 'rsa-pkc
 }
 
 interface Signed {
-  readonly entity: Buffer;
+  readonly entity: Parts;
 }
 
 async function signEntity(
-  content: Buffer,
+  content: Parts,
   signer: SigningIdentity,
   opts: OutboundOptions,
   extra: Buffer[],
@@ -90,10 +95,10 @@ async function signEntity(
   } as const;
   if (opts.signatureFormat === 'opaque') {
     const der = await createSignedData(content, signer, { ...common, detached: false });
-    return { entity: pkcs7MimeEntity(der, 'signed-data') };
+    return { entity: await pkcs7MimeEntity(der, 'signed-data') };
   }
   const der = await createSignedData(content, signer, { ...common, detached: true });
-  return { entity: multipartSigned(content, der, MICALG[signerDigest(signer, common)]!) };
+  return { entity: multipartSignedParts(content, der, MICALG[signerDigest(signer, common)]!) };
 }
 
 /** The existing signature part of a multipart/signed and what it covers. */
@@ -122,11 +127,11 @@ async function copyableAttributes(entityBytes: Buffer, limits: MimeLimits): Prom
 }
 
 /** The envelope as DER pieces and its smime-type; the caller wraps it in MIME. */
-function encrypt(
-  content: Buffer,
+async function encrypt(
+  content: Parts,
   ctx: OutboundContext,
   report: ReportBuilder,
-): { der: Buffer[]; smimeType: 'enveloped-data' | 'authEnveloped-data' } {
+): Promise<{ der: Buffer[]; smimeType: 'enveloped-data' | 'authEnveloped-data' }> {
   const cipher = ctx.options.cipher ?? chooseCipher(ctx.recipients);
   const recipients: Recipient[] = ctx.recipients.map((r) => ({
     certificate: r.certificate,
@@ -142,7 +147,7 @@ function encrypt(
       ),
     ].join(','),
   );
-  const der = createEnvelopeParts(content, recipients, { cipher });
+  const der = await createEnvelopePartsSliced(content, recipients, { cipher });
   return { der, smimeType: cipher.endsWith('gcm') ? 'authEnveloped-data' : 'enveloped-data' };
 }
 
@@ -198,11 +203,12 @@ export async function transformOutbound(
     if (!sign && !encrypt_) return { ok: true, message, report: report.done() };
 
     let outer = parts.outer;
-    let current: Buffer;
+    // Parts that each start a line (headers, blank line, body): a large body is not copied.
+    let current: Parts;
     if (opts.headerProtection) {
       ({ inner: current, outer } = protectHeaders(message, parts.outer, encrypt_));
     } else {
-      current = entity(
+      current = entityParts(
         parts.entity.length > 0
           ? parts.entity
           : [makeHeader('Content-Type', 'text/plain; charset=us-ascii')],
@@ -212,41 +218,45 @@ export async function transformOutbound(
     if (sign) {
       const signer = ctx.signer!;
       if (protection === 'signed-detached' && opts.alreadySigned === 'parallel') {
-        const { signed, signatureDer } = splitSigned(canonicalize(current), limits);
+        const whole = canonicalize(await concatSliced(listOf(current)));
+        const { signed, signatureDer } = splitSigned(whole, limits);
         const der = await addParallelSigner(signatureDer, signed, signer, {
           rsaPss: opts.rsaPss ?? false,
           digest: opts.digest ?? 'sha256',
         });
-        current = multipartSigned(signed, der, MICALG[signerDigest(signer, opts)]!);
+        current = multipartSignedParts(signed, der, MICALG[signerDigest(signer, opts)]!);
         report.action('signed (parallel signature)');
       } else if (protection === 'signed-detached') {
         // Never re-encode inside someone else's signature: canonical line ends only.
-        const inner = canonicalize(current);
+        const inner = canonicalize(await concatSliced(listOf(current)));
         current = (await signEntity(inner, signer, opts, await copyableAttributes(inner, limits)))
           .entity;
         report.action('signed (encapsulating the originator signature)');
       } else {
-        current = (await signEntity(sevenBit(current, limits), signer, opts, [])).entity;
+        current = (await signEntity(await sevenBit(listOf(current), limits), signer, opts, []))
+          .entity;
         report.action('signed');
       }
     } else {
-      current = canonicalize(current);
+      // Each part starts a line, so each can be made canonical on its own.
+      current = listOf(current).map((p) => canonicalize(p));
     }
     if (encrypt_) {
-      const { der, smimeType } = encrypt(current, ctx, report);
+      const { der, smimeType } = await encrypt(current, ctx, report);
       report.action('encrypted');
       if (!(opts.tripleWrap && sign)) {
         // The last step writes the whole message at once: no copy per wrapping level.
         return {
           ok: true,
-          message: pkcs7MimeMessage(outer, der, smimeType),
+          message: await pkcs7MimeMessage(outer, der, smimeType),
           report: report.done(),
         };
       }
-      current = (await signEntity(pkcs7MimeEntity(der, smimeType), ctx.signer!, opts, [])).entity;
+      const envelope = await pkcs7MimeEntity(der, smimeType);
+      current = (await signEntity(envelope, ctx.signer!, opts, [])).entity;
       report.action('signed (outer, triple wrap)');
     }
-    return { ok: true, message: assembleMessage(outer, current), report: report.done() };
+    return { ok: true, message: await assembleMessage(outer, current), report: report.done() };
   } catch (err) {
     return failure(report, err);
   }

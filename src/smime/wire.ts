@@ -12,6 +12,7 @@ import {
   serializeHeaders,
   writeBase64Lines,
 } from '../mime/index.js';
+import { concatSliced, nextTurn, type Parts, SLICE_BYTES } from '../util/slices.js';
 
 export type SmimeType =
   | 'signed-data'
@@ -42,7 +43,12 @@ export function partitionHeaders(headers: readonly HeaderField[]): {
 
 /** A whole entity: its headers, a blank line, the body. */
 export function entity(headers: readonly HeaderField[], body: Buffer): Buffer {
-  return Buffer.concat([serializeHeaders([...headers]), CRLF, body]);
+  return Buffer.concat(entityParts(headers, body));
+}
+
+/** The same as parts, each starting a line: the body is not copied. */
+export function entityParts(headers: readonly HeaderField[], body: Buffer): Buffer[] {
+  return [serializeHeaders([...headers]), CRLF, body];
 }
 
 const pkcs7HeadersByType = new Map<SmimeType, HeaderField[]>();
@@ -65,8 +71,8 @@ function pkcs7MimeHeaders(smimeType: SmimeType): readonly HeaderField[] {
 }
 
 /** `application/pkcs7-mime; smime-type=...` with the DER in base64. */
-export function pkcs7MimeEntity(der: Buffer | readonly Buffer[], smimeType: SmimeType): Buffer {
-  return encodeBase64LinesAfter(
+export function pkcs7MimeEntity(der: Parts, smimeType: SmimeType): Promise<Buffer> {
+  return encodeBase64LinesAfterSliced(
     Buffer.concat([serializeHeaders(pkcs7MimeHeaders(smimeType)), CRLF]),
     der,
   );
@@ -79,26 +85,31 @@ export function pkcs7MimeEntity(der: Buffer | readonly Buffer[], smimeType: Smim
  */
 export function pkcs7MimeMessage(
   outer: readonly HeaderField[],
-  der: Buffer | readonly Buffer[],
+  der: Parts,
   smimeType: SmimeType,
-): Buffer {
+): Promise<Buffer> {
   const head = serializeHeaders([
     ...outer,
     makeHeader('MIME-Version', '1.0'),
     ...pkcs7MimeHeaders(smimeType),
   ]);
-  return encodeBase64LinesAfter(Buffer.concat([head, CRLF]), der);
+  return encodeBase64LinesAfterSliced(Buffer.concat([head, CRLF]), der);
 }
 
 const LINE_OCTETS = 57; // input octets per 76-character base64 line
 
-/** `prefix` followed by the base64 lines (CRLF) of the concatenation of `parts`, in one allocation. */
-export function encodeBase64LinesAfter(prefix: Buffer, parts: Buffer | readonly Buffer[]): Buffer {
-  const list = Buffer.isBuffer(parts) ? [parts] : parts;
-  let total = 0;
-  for (const p of list) total += p.length;
-  const out = Buffer.allocUnsafe(prefix.length + base64LinesLength(total));
+/**
+ * Writes `prefix` and the base64 lines of the concatenation of `parts` into
+ * `out`, yielding (as a generator) after about every SLICE_BYTES of input so
+ * an async caller can let other work run. Returns the length written.
+ */
+function* base64LinesInto(
+  out: Buffer,
+  prefix: Buffer,
+  list: readonly Buffer[],
+): Generator<void, number> {
   let pos = prefix.copy(out, 0);
+  let sinceYield = 0;
   // Whole lines are encoded straight from each part; a line spanning two parts goes through `carry`.
   let carry: Buffer | undefined;
   for (const p of list) {
@@ -111,11 +122,51 @@ export function encodeBase64LinesAfter(prefix: Buffer, parts: Buffer | readonly 
       carry = undefined;
     }
     const whole = off + Math.floor((p.length - off) / LINE_OCTETS) * LINE_OCTETS;
-    pos = writeBase64Lines(out, pos, p.subarray(off, whole));
+    for (let i = off; i < whole; i += SLICE_LINES_OCTETS) {
+      const end = Math.min(whole, i + SLICE_LINES_OCTETS);
+      pos = writeBase64Lines(out, pos, p.subarray(i, end));
+      sinceYield += end - i;
+      if (sinceYield >= SLICE_BYTES) {
+        sinceYield = 0;
+        yield;
+      }
+    }
     if (whole < p.length) carry = Buffer.from(p.subarray(whole));
   }
   if (carry) pos = writeBase64Lines(out, pos, carry);
-  return pos === out.length ? out : out.subarray(0, pos);
+  return pos;
+}
+
+/** Whole lines per step of base64LinesInto: a yield point never splits a line. */
+const SLICE_LINES_OCTETS = LINE_OCTETS * 1024;
+
+function base64Output(prefix: Buffer, list: readonly Buffer[]): Buffer {
+  let total = 0;
+  for (const p of list) total += p.length;
+  return Buffer.allocUnsafe(prefix.length + base64LinesLength(total));
+}
+
+/** `prefix` followed by the base64 lines (CRLF) of the concatenation of `parts`, in one allocation. */
+export function encodeBase64LinesAfter(prefix: Buffer, parts: Parts): Buffer {
+  const list = Buffer.isBuffer(parts) ? [parts] : parts;
+  const out = base64Output(prefix, list);
+  const steps = base64LinesInto(out, prefix, list);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value === out.length ? out : out.subarray(0, r.value);
+}
+
+/** encodeBase64LinesAfter with a turn of the event loop after about every SLICE_BYTES of input. */
+export async function encodeBase64LinesAfterSliced(prefix: Buffer, parts: Parts): Promise<Buffer> {
+  const list = Buffer.isBuffer(parts) ? [parts] : parts;
+  const out = base64Output(prefix, list);
+  const steps = base64LinesInto(out, prefix, list);
+  let r = steps.next();
+  while (!r.done) {
+    await nextTurn();
+    r = steps.next();
+  }
+  return r.value === out.length ? out : out.subarray(0, r.value);
 }
 
 export const MICALG: Readonly<Record<string, string>> = {
@@ -130,6 +181,15 @@ export const MICALG: Readonly<Record<string, string>> = {
  * the CRLF before each delimiter belongs to the delimiter, RFC 2046 5.1.1).
  */
 export function multipartSigned(signed: Buffer, signatureDer: Buffer, micalg: string): Buffer {
+  return Buffer.concat(multipartSignedParts(signed, signatureDer, micalg));
+}
+
+/** multipartSigned as a list of buffers: the signed content (possibly 25 MB) is not copied. */
+export function multipartSignedParts(
+  signed: Parts,
+  signatureDer: Buffer,
+  micalg: string,
+): Buffer[] {
   const boundary = generateBoundary();
   const headers = serializeHeaders([
     makeHeader(
@@ -137,16 +197,15 @@ export function multipartSigned(signed: Buffer, signatureDer: Buffer, micalg: st
       `multipart/signed; protocol="application/pkcs7-signature"; micalg=${micalg}; boundary="${boundary}"`,
     ),
   ]);
-  // One concatenation: the signed content (possibly 25 MB) is copied once.
-  return Buffer.concat([
+  return [
     headers,
     CRLF,
     Buffer.from(`This is an S/MIME signed message\r\n\r\n--${boundary}\r\n`),
-    signed,
+    ...(Buffer.isBuffer(signed) ? [signed] : signed),
     Buffer.from(`\r\n--${boundary}\r\n`),
     encodeBase64LinesAfter(SIGNATURE_PART_HEAD, signatureDer),
     Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
+  ];
 }
 
 /** The headers of the application/pkcs7-signature part and the blank line after them. */
@@ -160,10 +219,13 @@ const SIGNATURE_PART_HEAD = Buffer.concat([
 ]);
 
 /** The outer headers, MIME-Version, then the entity (which starts with its own Content-* headers). */
-export function assembleMessage(outer: readonly HeaderField[], entityBytes: Buffer): Buffer {
-  return Buffer.concat([
+export function assembleMessage(
+  outer: readonly HeaderField[],
+  entityBytes: Parts,
+): Promise<Buffer> {
+  return concatSliced([
     serializeHeaders([...outer, makeHeader('MIME-Version', '1.0')]),
-    entityBytes,
+    ...(Buffer.isBuffer(entityBytes) ? [entityBytes] : entityBytes),
   ]);
 }
 
