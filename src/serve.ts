@@ -18,6 +18,7 @@ import { loadOrCreateIdentities } from './pki/dev-identity.js';
 import { HarvestedCertificates } from './pki/harvest.js';
 import type { DomainIdentity } from './pki/identities.js';
 import { loadPki } from './pki/setup.js';
+import { OFFLOAD_BYTES, OutboundWorker } from './smime/outbound-offload.js';
 
 export interface RunningService {
   readonly milter: MilterServer;
@@ -103,6 +104,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     'certificate sources ready',
   );
+  const outboundWorker = new OutboundWorker();
   const app =
     config.mode === 'pass-through'
       ? passThroughApplication()
@@ -112,6 +114,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
           pki,
           harvested,
           log,
+          offload: {
+            minBytes: OFFLOAD_BYTES,
+            transform: (message, context) => outboundWorker.transform(message, context),
+          },
           onMessage: (m) => {
             metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });
             metrics.messageSeconds.observe({ direction: m.direction }, m.seconds);
@@ -152,6 +158,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       clearInterval(expiryTimer);
       log.info({ open: milter.connectionCount }, 'draining milter connections');
       await milter.close(config.drainTimeoutMs);
+      await outboundWorker.close();
       await http.close();
       await cache.close();
       log.info('milter stopped');

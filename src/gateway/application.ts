@@ -26,7 +26,8 @@ import { inboundFailure } from '../policy/inbound-failure.js';
 import { type InboundRequirements, isRequired } from '../policy/requirements.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
-import type { TransformReport, TransformResult } from '../smime/types.js';
+import type { OffloadedResult } from '../smime/outbound-offload.js';
+import type { OutboundContext, TransformReport, TransformResult } from '../smime/types.js';
 import { applyChanges, withoutFields } from './apply-edits.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
@@ -75,6 +76,15 @@ export interface GatewayDeps {
    * the MIME layer's maxSize, beyond which no transform could read it anyway.
    */
   readonly maxMessageBytes?: number;
+  /**
+   * Where outbound messages of at least `minBytes` are transformed (a worker
+   * thread in `serve`, so a 25 MB message does not hold up the others); the
+   * event loop when absent.
+   */
+  readonly offload?: {
+    readonly minBytes: number;
+    transform(message: Buffer, context: OutboundContext): Promise<OffloadedResult>;
+  };
 }
 
 class Transaction implements TransactionHandler {
@@ -101,6 +111,8 @@ class Transaction implements TransactionHandler {
   /** Why the message failed, for its log line. */
   private reason: string | undefined;
   private decryptFailure: string | undefined;
+  /** Transformed in the offload worker (large message), for the log line. */
+  private offloaded = false;
   /** The transform reads any message the gateway accepted: its size bound is ours. */
   private readonly limits: MimeLimits;
 
@@ -205,6 +217,7 @@ class Transaction implements TransactionHandler {
           ms: Math.round(seconds * 1000),
           ...(smime ? { smime } : {}),
           ...(this.reason ? { reason: this.reason } : {}),
+          ...(this.offloaded ? { offloaded: true } : {}),
         },
         'message',
       );
@@ -250,9 +263,18 @@ class Transaction implements TransactionHandler {
       return this.fail(eom, { kind, reason: plan.message }, done);
     }
     if (plan.kind === 'pass') return done('none', 'ok', Decisions.accept);
-    const r = await transformOutbound(message, { ...plan.context, limits: this.limits });
+    const context = { ...plan.context, limits: this.limits };
+    let before = message;
+    let r: TransformResult;
+    if (d.offload && message.length >= d.offload.minBytes) {
+      // The message is transferred to the worker and comes back with the result.
+      this.offloaded = true;
+      ({ result: r, original: before } = await d.offload.transform(message, context));
+    } else {
+      r = await transformOutbound(message, context);
+    }
     if (!r.ok) return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done);
-    await applyChanges(eom, message, r.message, original, this.leadingSpace);
+    await applyChanges(eom, before, r.message, original, this.leadingSpace);
     const action = plan.context.options.encrypt
       ? plan.context.options.sign
         ? 'sign+encrypt'

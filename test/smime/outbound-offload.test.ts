@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { AnchorValidator } from '../../src/pki/anchor-validator.js';
+import { certificatePem, type DomainPki, generateDomainPki } from '../../src/pki/keygen.js';
+import { writeDomainPki } from '../../src/pki/keygen-files.js';
+import { transformInbound } from '../../src/smime/inbound.js';
+import { OFFLOAD_BYTES, OutboundWorker } from '../../src/smime/outbound-offload.js';
+import type { OutboundContext } from '../../src/smime/types.js';
+import { startServe } from '../helpers/cli.js';
+import { applyEdits, runMessage, servedMilter } from '../helpers/gateway-app.js';
+
+/** A 7-bit text message of about `size` bytes. */
+function message(size: number): Buffer {
+  const head = 'From: alice@example.org\r\nTo: bob@example.net\r\nSubject: large\r\n\r\n';
+  const line = 'The quick brown fox jumps over the lazy dog, again and again.\r\n';
+  return Buffer.from(head + line.repeat(Math.ceil(size / line.length)), 'latin1');
+}
+
+/** Counts turns of the event loop while `work` runs. */
+async function turnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; turns: number }> {
+  let turns = 0;
+  let running = true;
+  const tick = () => {
+    if (!running) return;
+    turns++;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  const value = await work();
+  running = false;
+  return { value, turns };
+}
+
+describe('large outbound messages in a worker thread', () => {
+  let org: DomainPki;
+  let net: DomainPki;
+  let ctx: OutboundContext;
+  before(async () => {
+    [org, net] = await Promise.all([
+      generateDomainPki('example.org'),
+      generateDomainPki('example.net'),
+    ]);
+    ctx = {
+      signer: {
+        certificate: org.signing.certificate,
+        chain: [org.ca.certificate],
+        privateKey: org.signing.privateKey,
+      },
+      recipients: [{ certificate: net.encryption.certificate }],
+      options: { sign: true, encrypt: true },
+    };
+  });
+
+  test('the worker signs and encrypts what the receiving side decrypts and verifies; the event loop keeps turning', async () => {
+    const worker = new OutboundWorker();
+    try {
+      const input = message(6 * 1024 * 1024);
+      const copy = Buffer.from(input);
+      const { value, turns } = await turnsDuring(() => worker.transform(input, ctx));
+      assert.equal(input.length, 0, 'the message was transferred, not copied');
+      assert.deepEqual(value.original, copy, 'and came back whole');
+      assert.ok(value.result.ok, JSON.stringify(!value.result.ok && value.result.error));
+      assert.deepEqual(value.result.report.actions, ['signed', 'encrypted']);
+      // A transform on the event loop would let it turn a few dozen times (slices);
+      // in the worker it turns freely while the work goes on.
+      assert.ok(turns > 100, `${turns} turns of the event loop`);
+      const back = await transformInbound(value.result.message, {
+        keys: [{ certificate: net.encryption.certificate, privateKey: net.encryption.privateKey }],
+        validator: new AnchorValidator([org.ca.certificate]),
+      });
+      assert.ok(back.ok);
+      assert.deepEqual(back.report.actions, ['decrypted', 'verified']);
+      assert.ok(back.message.includes(Buffer.from('The quick brown fox jumps over the lazy dog')));
+      assert.equal(back.report.layers[1]?.signers?.[0]?.chain?.trusted, true);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  test('a failing transform is a typed failure; a stopped worker fails what it held, then starts again', async () => {
+    const worker = new OutboundWorker();
+    try {
+      const noSigner = await worker.transform(message(1000), { ...ctx, signer: undefined });
+      assert.equal(noSigner.result.ok, false);
+      assert.equal(!noSigner.result.ok && noSigner.result.error.code, 'no-signer');
+      const held = worker.transform(message(4 * 1024 * 1024), ctx);
+      await worker.close();
+      const r = await held;
+      assert.equal(r.result.ok, false);
+      assert.match(!r.result.ok ? r.result.error.message : '', /transform worker: .*stopped/);
+      const again = await worker.transform(message(1000), ctx);
+      assert.ok(again.result.ok);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  test('serve hands a message of OFFLOAD_BYTES or more to the worker and delivers it protected', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-offload-'));
+    await writeDomainPki(join(dir, 'org'), 'example.org', org);
+    writeFileSync(join(dir, 'partner.pem'), certificatePem(net.encryption.certificate));
+    const serve = await startServe({
+      DOMSEC_LOCAL_DOMAINS: 'example.org',
+      DOMSEC_KEYS_DIR: join(dir, 'org'),
+      DOMSEC_PARTNER_CERTS: join(dir, 'partner.pem'),
+    });
+    try {
+      const sent = message(OFFLOAD_BYTES + 4096);
+      const r = await runMessage(servedMilter(serve.port), sent, {
+        from: '<alice@example.org>',
+        rcpts: ['<bob@example.net>'],
+        address: '127.0.0.1',
+      });
+      assert.equal(r.decision?.type, 'accept');
+      const delivered = applyEdits(sent, r.edits);
+      const back = await transformInbound(delivered, {
+        keys: [{ certificate: net.encryption.certificate, privateKey: net.encryption.privateKey }],
+        validator: new AnchorValidator([org.ca.certificate]),
+      });
+      assert.ok(back.ok);
+      assert.deepEqual(back.report.actions, ['decrypted', 'verified']);
+      assert.match(delivered.toString('latin1', 0, 2000), /^Subject: large$/m);
+      // Its log line says where it was transformed; a small one's does not.
+      await runMessage(servedMilter(serve.port), message(2000), {
+        from: '<alice@example.org>',
+        rcpts: ['<bob@example.net>'],
+        address: '127.0.0.1',
+      });
+      const lines = serve
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"message"'));
+      assert.equal(lines.length, 2, serve.output());
+      assert.match(lines[0]!, /"offloaded":true/);
+      assert.doesNotMatch(lines[1]!, /offloaded/);
+    } finally {
+      await serve.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
