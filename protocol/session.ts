@@ -6,10 +6,10 @@
 
 import type { Socket } from 'node:net';
 import { decodeCommand, type MtaCommand } from './commands.js';
-import { type EventName, Rsp } from './constants.js';
+import type { EventName } from './constants.js';
 import { EndOfMessageEditor } from './eom.js';
-import { MilterProtocolError, MilterTimeoutError, MilterUsageError } from './errors.js';
-import { DEFAULT_MAX_FRAME, type Frame, FrameDecoder, frameHeader } from './frame.js';
+import { MilterProtocolError, MilterTimeoutError } from './errors.js';
+import { DEFAULT_MAX_FRAME, type Frame, FrameDecoder } from './frame.js';
 import type {
   CloseReason,
   ConnectionContext,
@@ -22,7 +22,8 @@ import type {
 } from './handler.js';
 import { MacroStore } from './macros.js';
 import { type Negotiated, negotiate } from './negotiate.js';
-import { type Decision, Decisions, encodeFilterPacket, type FilterPacket } from './replies.js';
+import { PacketWriter } from './packet-writer.js';
+import { type Decision, Decisions } from './replies.js';
 
 export interface ConnectionOptions {
   /** Largest packet accepted from the MTA. */
@@ -76,6 +77,7 @@ export class MilterConnection {
   private tx: Transaction | undefined;
   private txSeq = 0;
   private closed = false;
+  private readonly writer: PacketWriter;
   private draining = false;
   private resolveDone!: () => void;
   /** Settles once the connection is closed and its handler told so. */
@@ -90,6 +92,7 @@ export class MilterConnection {
     this.opts = resolveOptions(options);
     this.log = options.logger ?? NOOP_LOGGER;
     this.decoder = new FrameDecoder(this.opts.maxFrameLength);
+    this.writer = new PacketWriter(socket, () => this.closed);
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -214,7 +217,7 @@ export class MilterConnection {
       },
       'milter negotiated',
     );
-    this.write(result.reply);
+    this.writer.write(result.reply);
     this.context = this.makeConnectionContext(result.negotiated);
     this.handler = this.app.openConnection(this.context);
   }
@@ -313,7 +316,7 @@ export class MilterConnection {
     const negotiated = this.negotiated!;
     const editor = new EndOfMessageEditor({
       actions: negotiated.actions,
-      send: (m) => this.writeAndWait(m),
+      send: (m) => this.writer.writeAndWait(m),
     });
     const interval = this.opts.progressIntervalMs;
     const timer =
@@ -334,7 +337,7 @@ export class MilterConnection {
       editor.close();
     }
     if (decision.type === 'skip') decision = Decisions.continue;
-    this.write(decision);
+    this.writer.write(decision);
     this.tx = undefined;
     this.macroStore.clearMessage();
   }
@@ -356,7 +359,7 @@ export class MilterConnection {
       return;
     }
     if (decision.type === 'skip' && event !== 'body') decision = Decisions.continue;
-    this.write(decision);
+    this.writer.write(decision);
   }
 
   /** Runs a handler with a deadline; a throw or a timeout becomes the failure decision. */
@@ -423,46 +426,6 @@ export class MilterConnection {
     await this.abortTransaction();
     await this.closeHandler(reason);
     this.resolveDone();
-  }
-
-  private corked = false;
-
-  /**
-   * Frames written in one turn of the event loop leave in one system call: an
-   * end of message sends a dozen (header edits, body chunks, the decision),
-   * and a write each was the largest single cost of the milter under load.
-   */
-  private write(p: FilterPacket): boolean {
-    if (this.closed || this.socket.destroyed) return true;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    if (p.type === 'replaceBody') {
-      // Header and chunk as two writes of one writev: the body is not copied into a frame.
-      this.socket.write(frameHeader(Rsp.REPLBODY, p.chunk.length));
-      return this.socket.write(p.chunk);
-    }
-    return this.socket.write(encodeFilterPacket(p));
-  }
-
-  /** Writes and, when the socket buffer is full, waits for it to drain (body replacement). */
-  private writeAndWait(p: FilterPacket): Promise<void> {
-    if (this.closed) return Promise.reject(new MilterUsageError('connection closed'));
-    if (this.write(p)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
-    });
   }
 
   private makeConnectionContext(negotiated: Negotiated): ConnectionContext {

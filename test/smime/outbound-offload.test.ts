@@ -130,10 +130,15 @@ describe('large outbound messages in a worker thread', () => {
         rcpts: ['<bob@example.net>'],
         address: '127.0.0.1',
       });
-      const lines = serve
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('"msg":"message"'));
+      // The log line may reach us after the milter's reply: wait for it.
+      const messageLines = () =>
+        serve
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('"msg":"message"'));
+      for (let i = 0; i < 100 && messageLines().length < 2; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const lines = messageLines();
       assert.equal(lines.length, 2, serve.output());
       assert.match(lines[0]!, /"offloaded":true/);
       assert.doesNotMatch(lines[1]!, /offloaded/);
