@@ -15,12 +15,18 @@ import {
   derOf,
   encodedBytes,
   oid,
+  parseBer,
   seq,
   toBuffer,
 } from './asn1.js';
 import type { CertificateInfo } from './certificate.js';
 import { cipherKeyLength, decryptContent } from './content-encryption.js';
 import { octetStringContent, parseContentInfo } from './content-info.js';
+import {
+  type KeyTransportEnvelope,
+  type RecipientId,
+  readKeyTransportEnvelope,
+} from './envelope-reader.js';
 import { agreeAndUnwrap } from './key-agreement.js';
 import { OID } from './oids.js';
 import { decryptPkcs1KeyTransport } from './rsa-pkcs1.js';
@@ -108,18 +114,19 @@ function oaepHash(params: unknown): string {
   return digestByOid(p.hashAlgorithm.algorithmId);
 }
 
+/** The content key from an RSA key-transport RecipientInfo's encrypted key. */
 function keyTransport(
-  ktri: pkijs.KeyTransRecipientInfo,
+  alg: string,
+  params: () => unknown,
+  wrapped: Buffer,
   key: DecryptionKey,
   keyLength: number,
 ): Buffer {
-  const wrapped = toBuffer(ktri.encryptedKey.valueBlock.valueHexView);
-  const alg = ktri.keyEncryptionAlgorithm.algorithmId;
   if (alg === OID.rsaEncryption)
     return decryptPkcs1KeyTransport(key.privateKey, wrapped, keyLength);
   if (alg === OID.rsaesOaep) {
     try {
-      const hash = oaepHash(ktri.keyEncryptionAlgorithm.algorithmParams);
+      const hash = oaepHash(params());
       return privateDecrypt(
         { key: key.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
         wrapped,
@@ -190,9 +197,16 @@ function recoverContentKey(
     if (ri.variant === 1) {
       const ktri = ri.value as pkijs.KeyTransRecipientInfo;
       if (!matchesIssuerSerial(ktri.rid, key.certificate)) continue;
+      const alg = ktri.keyEncryptionAlgorithm;
       return {
-        cek: keyTransport(ktri, key, keyLength),
-        keyEncryption: ktri.keyEncryptionAlgorithm.algorithmId,
+        cek: keyTransport(
+          alg.algorithmId,
+          () => alg.algorithmParams,
+          toBuffer(ktri.encryptedKey.valueBlock.valueHexView),
+          key,
+          keyLength,
+        ),
+        keyEncryption: alg.algorithmId,
       };
     }
     if (ri.variant === 2) {
@@ -209,6 +223,8 @@ export function decryptEnvelope(
   keys: readonly DecryptionKey[],
   limits: Asn1Limits = DEFAULT_ASN1_LIMITS,
 ): DecryptResult {
+  const common = readKeyTransportEnvelope(der);
+  if (common) return decryptKeyTransportEnvelope(common, keys, limits);
   const ci = parseContentInfo(der, limits);
   if (ci.contentType !== OID.envelopedData && ci.contentType !== OID.authEnvelopedData) {
     throw new CmsError('unsupported', `content type ${ci.contentType} is not (Auth)EnvelopedData`);
@@ -228,10 +244,7 @@ export function decryptEnvelope(
     !env.authenticated &&
     (algId === OID.aes128Gcm || algId === OID.aes256Gcm || algId === OID.aes192Gcm)
   ) {
-    throw new CmsError(
-      'unsupported',
-      'AES-GCM inside EnvelopedData carries no tag; only AuthEnvelopedData is accepted',
-    );
+    throw gcmWithoutTag();
   }
   for (const key of keys) {
     const recovered = recoverContentKey(env, key);
@@ -250,6 +263,71 @@ export function decryptEnvelope(
       authenticated: env.authenticated,
       contentEncryption: algId,
       keyEncryption: recovered.keyEncryption,
+      recipient: key.certificate,
+    };
+  }
+  throw new CmsError('no-recipient', 'the message is not encrypted to any key we hold');
+}
+
+function gcmWithoutTag(): CmsError {
+  return new CmsError(
+    'unsupported',
+    'AES-GCM inside EnvelopedData carries no tag; only AuthEnvelopedData is accepted',
+  );
+}
+
+/** Small DER (algorithm parameters, a Name) as asn1js, for the helpers that read those. */
+function asn1Of(der: Buffer, limits: Asn1Limits): asn1js.AsnType {
+  return parseBer(der, 'algorithm parameters', limits);
+}
+
+function addressedTo(rid: RecipientId, cert: CertificateInfo, limits: Asn1Limits): boolean {
+  if ('subjectKeyId' in rid) return cert.subjectKeyId?.equals(rid.subjectKeyId) ?? false;
+  if (!rid.serial.equals(cert.serial)) return false;
+  if (rid.issuer.equals(cert.issuerDer)) return true;
+  // The same name encoded otherwise (string types, case): compare as names, as the asn1js path does.
+  try {
+    const name = new pkijs.RelativeDistinguishedNames({ schema: asn1Of(rid.issuer, limits) });
+    return cert.pkijs.issuer.isEqual(name);
+  } catch {
+    return false;
+  }
+}
+
+/** decryptEnvelope for the common shape read by position (envelope-reader.ts). */
+function decryptKeyTransportEnvelope(
+  env: KeyTransportEnvelope,
+  keys: readonly DecryptionKey[],
+  limits: Asn1Limits,
+): DecryptResult {
+  const algId = env.contentEncryption;
+  if (
+    !env.authenticated &&
+    (algId === OID.aes128Gcm || algId === OID.aes256Gcm || algId === OID.aes192Gcm)
+  ) {
+    throw gcmWithoutTag();
+  }
+  const keyLength = cipherKeyLength(algId);
+  for (const key of keys) {
+    const r = env.recipients.find((x) => addressedTo(x.rid, key.certificate, limits));
+    if (!r) continue;
+    const cek = keyTransport(
+      r.keyEncryption,
+      () => (r.keyEncryptionParams ? asn1Of(r.keyEncryptionParams, limits) : undefined),
+      r.encryptedKey,
+      key,
+      keyLength,
+    );
+    const aead = env.tag ? { tag: env.tag, ...(env.aad ? { aad: env.aad } : {}) } : undefined;
+    const params = env.contentEncryptionParams
+      ? asn1Of(env.contentEncryptionParams, limits)
+      : undefined;
+    return {
+      contentType: env.contentType,
+      content: decryptContent(algId, params, cek, env.ciphertext, aead),
+      authenticated: env.authenticated,
+      contentEncryption: algId,
+      keyEncryption: r.keyEncryption,
       recipient: key.certificate,
     };
   }
