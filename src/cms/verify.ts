@@ -7,9 +7,10 @@
 
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { type Asn1Limits, CmsError, DEFAULT_ASN1_LIMITS, encodedBytes, toBuffer } from './asn1.js';
+import { type Asn1Limits, CmsError, DEFAULT_ASN1_LIMITS, encodedBytes, parseBer } from './asn1.js';
 import { type CertificateInfo, loadCertificate } from './certificate.js';
 import { octetStringContent, parseContentInfo } from './content-info.js';
+import { readTlv, timeOf } from './der-reader.js';
 import { OID, SIGNATURE_TYPE_NAMES } from './oids.js';
 import {
   type DigestName,
@@ -19,6 +20,16 @@ import {
   verifySignature,
 } from './signature-algorithms.js';
 import { splitSignedData } from './signed-data-split.js';
+import {
+  type AttributeView,
+  capabilityIdsValue,
+  octetsValue,
+  oidValue,
+  readSignedData as readSignedDataDer,
+  readSignerInfo,
+  type SignerId,
+  type SignerInfoView,
+} from './signer-info.js';
 
 export interface ChainVerdict {
   readonly trusted: boolean;
@@ -82,86 +93,82 @@ export interface VerifyOptions {
   readonly knownCertificates?: readonly CertificateInfo[];
 }
 
-function attrValues(attrs: pkijs.Attribute[] | undefined, type: string): asn1js.AsnType[] {
-  return (attrs?.find((a) => a.type === type)?.values as asn1js.AsnType[] | undefined) ?? [];
-}
-
-function pssParameters(params: unknown): PssParameters | undefined {
-  if (!(params instanceof asn1js.Sequence)) return undefined;
+function pssParameters(params: Buffer | undefined, limits: Asn1Limits): PssParameters | undefined {
+  if (!params) return undefined;
   let p: pkijs.RSASSAPSSParams;
   try {
-    p = new pkijs.RSASSAPSSParams({ schema: params });
+    const asn = parseBer(params, 'RSASSA-PSS parameters', limits);
+    if (!(asn instanceof asn1js.Sequence)) return undefined;
+    p = new pkijs.RSASSAPSSParams({ schema: asn });
   } catch {
     throw new CmsError('malformed', 'RSASSA-PSS parameters');
   }
   return { digest: digestByOid(p.hashAlgorithm.algorithmId), saltLength: p.saltLength };
 }
 
-// Attribute values are whatever the sender put there: each is read only if it has the right type.
-const oidOf = (v: unknown): string | undefined =>
-  v instanceof asn1js.ObjectIdentifier ? v.valueBlock.toString() : undefined;
+/** The first value of the first attribute of `type` (attribute values are whatever the sender put). */
+function firstValue(attrs: readonly AttributeView[] | undefined, type: string): Buffer | undefined {
+  return attrs?.find((a) => a.type === type)?.values[0];
+}
 
-const timeOf = (v: unknown): Date | undefined =>
-  v instanceof asn1js.UTCTime || v instanceof asn1js.GeneralizedTime ? v.toDate() : undefined;
-
-/** SMIMECapabilities ::= SEQUENCE OF SEQUENCE { capabilityID OID, parameters ANY OPTIONAL } */
-function capabilityIds(v: unknown): string[] {
-  if (!(v instanceof asn1js.Sequence)) return [];
-  return v.valueBlock.value.flatMap((c) => {
-    const id = c instanceof asn1js.Sequence ? oidOf(c.valueBlock.value[0]) : undefined;
-    return id ? [id] : [];
-  });
+function timeValue(value: Buffer | undefined): Date | undefined {
+  if (!value) return undefined;
+  try {
+    const t = readTlv(value, 0);
+    return t.tag === 0x17 || t.tag === 0x18 ? timeOf(value, t) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function findSignerCertificate(
-  sid: unknown,
+  sid: SignerId,
   certs: readonly CertificateInfo[],
+  limits: Asn1Limits,
 ): CertificateInfo | undefined {
-  if (sid instanceof pkijs.IssuerAndSerialNumber) {
-    const issuer = toBuffer(sid.issuer.toSchema().toBER(false));
-    const serial = toBuffer(sid.serialNumber.valueBlock.valueHexView);
-    return certs.find(
-      (c) => c.serial.equals(serial) && (c.issuerDer.equals(issuer) || sameName(c, sid.issuer)),
-    );
+  if ('subjectKeyId' in sid) return certs.find((c) => c.subjectKeyId?.equals(sid.subjectKeyId));
+  const candidates = certs.filter((c) => c.serial.equals(sid.serial));
+  const exact = candidates.find((c) => c.issuerDer.equals(sid.issuer));
+  if (exact || candidates.length === 0) return exact;
+  // The same issuer name encoded otherwise (string types, case): compare as names.
+  let name: pkijs.RelativeDistinguishedNames;
+  try {
+    name = new pkijs.RelativeDistinguishedNames({
+      schema: parseBer(sid.issuer, 'SignerIdentifier issuer', limits),
+    });
+  } catch {
+    return undefined;
   }
-  // [0] SubjectKeyIdentifier: a primitive OCTET STRING; anything else cannot name a certificate.
-  const view = (sid as asn1js.Primitive | undefined)?.valueBlock?.valueHexView;
-  if (!(sid instanceof asn1js.BaseBlock) || sid.idBlock.isConstructed || !view)
-    throw new CmsError(
-      'malformed',
-      'SignerIdentifier is neither issuer and serial nor a key identifier',
-    );
-  const ski = toBuffer(view);
-  return certs.find((c) => c.subjectKeyId?.equals(ski));
-}
-
-function sameName(cert: CertificateInfo, name: pkijs.RelativeDistinguishedNames): boolean {
-  return cert.pkijs.issuer.isEqual(name);
+  return candidates.find((c) => c.pkijs.issuer.isEqual(name));
 }
 
 function checkSigner(
-  si: pkijs.SignerInfo,
+  si: SignerInfoView,
   content: Buffer,
   eContentType: string,
   certs: readonly CertificateInfo[],
-) {
-  const digestName: DigestName = digestByOid(si.digestAlgorithm.algorithmId);
+  limits: Asn1Limits,
+): SignerReport {
+  const digestName: DigestName = digestByOid(si.digestAlgorithm);
   const attrs = si.signedAttrs?.attributes;
-  const certificate = findSignerCertificate(si.sid, certs);
+  const certificate = findSignerCertificate(si.sid, certs, limits);
+  const signingTime = timeValue(firstValue(attrs, OID.signingTime));
   const base = {
     certificate,
-    digestAlgorithm: si.digestAlgorithm.algorithmId,
-    signatureAlgorithm: si.signatureAlgorithm.algorithmId,
+    digestAlgorithm: si.digestAlgorithm,
+    signatureAlgorithm: si.signatureAlgorithm,
     signedAttributes: attrs?.map((a) => a.type) ?? [],
-    signatureTypes: attrValues(attrs, OID.signatureType).flatMap((v) => {
-      const id = oidOf(v);
-      return id ? [SIGNATURE_TYPE_NAMES[id] ?? id] : [];
-    }),
-    signingTime: timeOf(attrValues(attrs, OID.signingTime)[0]),
-    capabilities: capabilityIds(attrValues(attrs, OID.smimeCapabilities)[0]),
+    signatureTypes: (attrs?.find((a) => a.type === OID.signatureType)?.values ?? []).flatMap(
+      (v) => {
+        const id = oidValue(v);
+        return id ? [SIGNATURE_TYPE_NAMES[id] ?? id] : [];
+      },
+    ),
+    ...(signingTime ? { signingTime } : {}),
+    capabilities: capabilityIdsValue(firstValue(attrs, OID.smimeCapabilities)),
     copyableAttributes: (attrs ?? [])
       .filter((a) => a.type === OID.securityLabel || a.type === OID.mlExpansionHistory)
-      .map((a) => toBuffer(a.toSchema().toBER(false))),
+      .map((a) => Buffer.from(a.encoding)),
   };
   const fail = (code: string, message: string): SignerReport => ({
     ...base,
@@ -173,29 +180,23 @@ function checkSigner(
   const contentDigest = digest(digestName, content);
   let signedData: Buffer;
   if (si.signedAttrs) {
-    const md = attrValues(attrs, OID.messageDigest)[0];
-    if (
-      !(md instanceof asn1js.OctetString) ||
-      !toBuffer(md.valueBlock.valueHexView).equals(contentDigest)
-    ) {
+    const md = octetsValue(firstValue(attrs, OID.messageDigest));
+    if (!md?.equals(contentDigest)) {
       return fail('digest-mismatch', 'the content does not match the signed message digest');
     }
-    if (oidOf(attrValues(attrs, OID.contentType)[0]) !== eContentType) {
+    if (oidValue(firstValue(attrs, OID.contentType)) !== eContentType) {
       return fail('bad-signature', 'the contentType attribute does not match the content');
     }
-    signedData = toBuffer(si.signedAttrs.encodedValue);
+    signedData = si.signedAttrs.signed;
   } else {
     signedData = content;
   }
   const pss =
-    si.signatureAlgorithm.algorithmId === OID.rsassaPss
-      ? pssParameters(si.signatureAlgorithm.algorithmParams)
-      : undefined;
-  const signature = toBuffer(si.signature.valueBlock.valueHexView);
+    si.signatureAlgorithm === OID.rsassaPss ? pssParameters(si.signatureParams, limits) : undefined;
   const ok = verifySignature(
     signedData,
-    signature,
-    si.signatureAlgorithm.algorithmId,
+    si.signature,
+    si.signatureAlgorithm,
     digestName,
     certificate.publicKey,
     pss,
@@ -205,14 +206,21 @@ function checkSigner(
     : fail('bad-signature', 'the signature does not verify with the signer certificate');
 }
 
-interface SignedDataView {
+/** What verifySignedData needs of a SignedData, from either reader. */
+interface SignedDataParts {
   readonly eContentType: string;
-  readonly eContent: asn1js.AsnType | undefined;
-  readonly signerInfos: pkijs.SignerInfo[];
+  readonly eContent: Buffer | undefined;
+  readonly certificates: readonly Buffer[];
+  readonly signerInfos: readonly Buffer[];
 }
 
-function readSignedData(content: asn1js.AsnType): SignedDataView {
-  const fields = content instanceof asn1js.Sequence ? content.valueBlock.value : [];
+/** The asn1js reading, for SignedData that is not DER throughout (BER from `-stream`, gpgsm). */
+function readSignedDataBer(der: Uint8Array, limits: Asn1Limits): SignedDataParts {
+  const split = splitSignedData(der);
+  const ci = parseContentInfo(split ? split.rest : der, limits);
+  if (ci.contentType !== OID.signedData)
+    throw new CmsError('unsupported', `content type ${ci.contentType} is not SignedData`);
+  const fields = ci.content instanceof asn1js.Sequence ? ci.content.valueBlock.value : [];
   const encap = fields[2];
   const signerInfos = fields.at(-1);
   if (
@@ -225,82 +233,75 @@ function readSignedData(content: asn1js.AsnType): SignedDataView {
   const [type, wrapped] = encap.valueBlock.value;
   if (!(type instanceof asn1js.ObjectIdentifier))
     throw new CmsError('malformed', 'EncapsulatedContentInfo structure');
-  let eContent: asn1js.AsnType | undefined;
+  let eContent: Buffer | undefined;
   if (wrapped) {
     if (wrapped.idBlock.tagClass !== 3 || wrapped.idBlock.tagNumber !== 0)
       throw new CmsError('malformed', 'eContent is not [0]');
-    eContent = (wrapped as asn1js.Constructed).valueBlock.value?.[0];
+    const inner = (wrapped as asn1js.Constructed).valueBlock.value?.[0];
+    eContent = inner ? octetStringContent(inner) : undefined;
   }
-  try {
-    return {
-      eContentType: type.valueBlock.toString(),
-      eContent,
-      signerInfos: signerInfos.valueBlock.value.map((si) => new pkijs.SignerInfo({ schema: si })),
-    };
-  } catch (err) {
-    throw new CmsError(
-      'malformed',
-      `SignerInfo: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
+  const certificates = split
+    ? split.certificates
+    : (
+        (
+          fields.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0) as
+            | asn1js.Constructed
+            | undefined
+        )?.valueBlock.value ?? []
+      )
+        .filter((c) => c instanceof asn1js.Sequence)
+        .map((c) => Buffer.from(encodedBytes(c)));
+  return {
+    eContentType: type.valueBlock.toString(),
+    eContent,
+    certificates,
+    signerInfos: signerInfos.valueBlock.value.map((si) => encodedBytes(si)),
+  };
 }
 
-/** The certificates [0] of a SignedData, each with its exact encoding (other formats skipped). */
-function embeddedCertificates(signedData: asn1js.AsnType): CertificateInfo[] {
-  const fields = (signedData as asn1js.Sequence).valueBlock.value;
-  const set = fields.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0) as
-    | asn1js.Constructed
-    | undefined;
-  const out: CertificateInfo[] = [];
-  for (const c of set?.valueBlock.value ?? []) {
-    if (c instanceof asn1js.Sequence) out.push(loadCertificate(encodedBytes(c)));
-  }
-  return out;
+function failedReport(si: SignerInfoView | undefined, err: CmsError): SignerReport {
+  return {
+    valid: false,
+    failure: { code: err.code, message: err.message },
+    digestAlgorithm: si?.digestAlgorithm ?? '',
+    signatureAlgorithm: si?.signatureAlgorithm ?? '',
+    signatureTypes: [],
+    signedAttributes: [],
+    capabilities: [],
+    copyableAttributes: [],
+  };
 }
 
 export async function verifySignedData(
   der: Uint8Array,
   opts: VerifyOptions = {},
 ): Promise<VerifyResult> {
-  const split = splitSignedData(der);
-  const ci = parseContentInfo(split ? split.rest : der, opts.limits ?? DEFAULT_ASN1_LIMITS);
-  if (ci.contentType !== OID.signedData)
-    throw new CmsError('unsupported', `content type ${ci.contentType} is not SignedData`);
-  // The SignedData is read by position rather than through pkijs's schema
-  // matching, which parses every embedded certificate again (~5 ms a message).
-  const sd = readSignedData(ci.content);
+  const limits = opts.limits ?? DEFAULT_ASN1_LIMITS;
+  // DER (the usual case) is read by position; anything else through asn1js.
+  const sd = readSignedDataDer(der) ?? readSignedDataBer(der, limits);
   const eContent = sd.eContent;
   if (opts.detachedContent && eContent) {
     // CVE-2018-18509 pattern: content inside and outside; which one was signed is ambiguous.
     throw new CmsError('malformed', 'a detached signature must not carry content of its own');
   }
-  const content = opts.detachedContent ?? (eContent ? octetStringContent(eContent) : undefined);
+  const content = opts.detachedContent ?? eContent;
   if (!content)
     throw new CmsError('malformed', 'SignedData without content and no detached content given');
-  const certificates = split
-    ? split.certificates.map((c) => loadCertificate(c))
-    : embeddedCertificates(ci.content);
+  const certificates = sd.certificates.map((c) => loadCertificate(c));
   const at = opts.at ?? new Date();
   const signers: SignerReport[] = [];
-  for (const si of sd.signerInfos) {
+  for (const bytes of sd.signerInfos) {
+    const si = readSignerInfo(bytes);
     let report: SignerReport;
     try {
+      if (!si) throw new CmsError('malformed', 'SignerInfo is not DER of the expected shape');
       const pool = opts.knownCertificates
         ? [...certificates, ...opts.knownCertificates]
         : certificates;
-      report = checkSigner(si, content, sd.eContentType, pool);
+      report = checkSigner(si, content, sd.eContentType, pool, limits);
     } catch (err) {
       if (!(err instanceof CmsError)) throw err;
-      report = {
-        valid: false,
-        failure: { code: err.code, message: err.message },
-        digestAlgorithm: si.digestAlgorithm.algorithmId,
-        signatureAlgorithm: si.signatureAlgorithm.algorithmId,
-        signatureTypes: [],
-        signedAttributes: [],
-        capabilities: [],
-        copyableAttributes: [],
-      };
+      report = failedReport(si, err);
     }
     if (report.valid && report.certificate && opts.validator) {
       report = {
