@@ -8,6 +8,7 @@ import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import type * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { CmsError, encodedBytes, parseBer, toBuffer } from './asn1.js';
+import type { CertificateId } from './der-fields.js';
 import { OID } from './oids.js';
 
 export interface CertificateInfo {
@@ -136,4 +137,25 @@ export function describeName(cert: CertificateInfo, which: 'issuer' | 'subject')
     .split('\n')
     .reverse()
     .join(', ');
+}
+
+/**
+ * Whether `id` (a RecipientInfo's or SignerInfo's certificate identifier)
+ * names `cert`: the same key identifier, or the same serial and issuer. The
+ * issuer is compared as sent; with `byName`, a differently encoded but equal
+ * name (string types, case) also counts, as pkijs compares names.
+ */
+export function identifies(id: CertificateId, cert: CertificateInfo, byName = true): boolean {
+  if ('subjectKeyId' in id) return cert.subjectKeyId?.equals(id.subjectKeyId) ?? false;
+  if (!id.serial.equals(cert.serial)) return false;
+  if (id.issuer.equals(cert.issuerDer)) return true;
+  if (!byName) return false;
+  try {
+    const name = new pkijs.RelativeDistinguishedNames({
+      schema: parseBer(id.issuer, 'certificate issuer name'),
+    });
+    return cert.pkijs.issuer.isEqual(name);
+  } catch {
+    return false;
+  }
 }

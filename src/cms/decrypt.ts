@@ -19,14 +19,10 @@ import {
   seq,
   toBuffer,
 } from './asn1.js';
-import type { CertificateInfo } from './certificate.js';
+import { type CertificateInfo, identifies } from './certificate.js';
 import { cipherKeyLength, decryptContent } from './content-encryption.js';
 import { octetStringContent, parseContentInfo } from './content-info.js';
-import {
-  type KeyTransportEnvelope,
-  type RecipientId,
-  readKeyTransportEnvelope,
-} from './envelope-reader.js';
+import { type KeyTransportEnvelope, readKeyTransportEnvelope } from './envelope-reader.js';
 import { agreeAndUnwrap } from './key-agreement.js';
 import { OID } from './oids.js';
 import { decryptPkcs1KeyTransport } from './rsa-pkcs1.js';
@@ -281,19 +277,6 @@ function asn1Of(der: Buffer, limits: Asn1Limits): asn1js.AsnType {
   return parseBer(der, 'algorithm parameters', limits);
 }
 
-function addressedTo(rid: RecipientId, cert: CertificateInfo, limits: Asn1Limits): boolean {
-  if ('subjectKeyId' in rid) return cert.subjectKeyId?.equals(rid.subjectKeyId) ?? false;
-  if (!rid.serial.equals(cert.serial)) return false;
-  if (rid.issuer.equals(cert.issuerDer)) return true;
-  // The same name encoded otherwise (string types, case): compare as names, as the asn1js path does.
-  try {
-    const name = new pkijs.RelativeDistinguishedNames({ schema: asn1Of(rid.issuer, limits) });
-    return cert.pkijs.issuer.isEqual(name);
-  } catch {
-    return false;
-  }
-}
-
 /** decryptEnvelope for the common shape read by position (envelope-reader.ts). */
 function decryptKeyTransportEnvelope(
   env: KeyTransportEnvelope,
@@ -309,7 +292,7 @@ function decryptKeyTransportEnvelope(
   }
   const keyLength = cipherKeyLength(algId);
   for (const key of keys) {
-    const r = env.recipients.find((x) => addressedTo(x.rid, key.certificate, limits));
+    const r = env.recipients.find((x) => identifies(x.rid, key.certificate));
     if (!r) continue;
     const cek = keyTransport(
       r.keyEncryption,

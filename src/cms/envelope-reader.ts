@@ -8,15 +8,12 @@
  * asn1js path in decrypt.ts, as before.
  */
 
+import { algorithmOf, bufferOf, type CertificateId, certificateIdOf, TAG } from './der-fields.js';
 import { childrenOf, contentOf, encodingOf, oidText, readTlv, type Tlv } from './der-reader.js';
 import { OID } from './oids.js';
 
-export type RecipientId =
-  | { readonly issuer: Buffer; readonly serial: Buffer }
-  | { readonly subjectKeyId: Buffer };
-
 export interface KeyTransportRecipient {
-  readonly rid: RecipientId;
+  readonly rid: CertificateId;
   readonly keyEncryption: string;
   /** DER of the key-encryption algorithm parameters, when present. */
   readonly keyEncryptionParams: Buffer | undefined;
@@ -35,49 +32,21 @@ export interface KeyTransportEnvelope {
   readonly aad?: Buffer;
 }
 
-const SEQUENCE = 0x30;
-const SET = 0x31;
-const INTEGER = 0x02;
-const OCTET_STRING = 0x04;
-const OBJECT_IDENTIFIER = 0x06;
-
-function view(der: Uint8Array, bytes: Uint8Array): Buffer {
-  return Buffer.from(der.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** AlgorithmIdentifier: the OID and the parameters' DER (absent when none). */
-function algorithmOf(der: Uint8Array, t: Tlv | undefined) {
-  if (t?.tag !== SEQUENCE) return undefined;
-  const [id, params, extra] = childrenOf(der, t);
-  if (id?.tag !== OBJECT_IDENTIFIER || extra) return undefined;
-  return {
-    oid: oidText(contentOf(der, id)),
-    params: params ? view(der, encodingOf(der, params)) : undefined,
-  };
-}
-
 function keyTransportRecipient(der: Uint8Array, t: Tlv): KeyTransportRecipient | undefined {
   // KeyTransRecipientInfo ::= SEQUENCE { version, rid, keyEncryptionAlgorithm, encryptedKey }
-  if (t.tag !== SEQUENCE) return undefined;
+  if (t.tag !== TAG.SEQUENCE) return undefined;
   const [version, rid, alg, key, extra] = childrenOf(der, t);
-  if (version?.tag !== INTEGER || !rid || key?.tag !== OCTET_STRING || extra) return undefined;
+  if (version?.tag !== TAG.INTEGER || !rid || key?.tag !== TAG.OCTET_STRING || extra)
+    return undefined;
   const keyEncryption = algorithmOf(der, alg);
   if (!keyEncryption) return undefined;
-  let id: RecipientId;
-  if (rid.tag === SEQUENCE) {
-    const [issuer, serial, more] = childrenOf(der, rid);
-    if (issuer?.tag !== SEQUENCE || serial?.tag !== INTEGER || more) return undefined;
-    id = { issuer: view(der, encodingOf(der, issuer)), serial: view(der, contentOf(der, serial)) };
-  } else if (rid.tag === 0x80) {
-    id = { subjectKeyId: view(der, contentOf(der, rid)) };
-  } else {
-    return undefined;
-  }
+  const id = certificateIdOf(der, rid);
+  if (!id) return undefined;
   return {
     rid: id,
     keyEncryption: keyEncryption.oid,
     keyEncryptionParams: keyEncryption.params,
-    encryptedKey: view(der, contentOf(der, key)),
+    encryptedKey: bufferOf(der, contentOf(der, key)),
   };
 }
 
@@ -85,18 +54,19 @@ function keyTransportRecipient(der: Uint8Array, t: Tlv): KeyTransportRecipient |
 export function readKeyTransportEnvelope(der: Uint8Array): KeyTransportEnvelope | undefined {
   try {
     const ci = readTlv(der, 0);
-    if (ci.tag !== SEQUENCE || ci.end !== der.length) return undefined;
+    if (ci.tag !== TAG.SEQUENCE || ci.end !== der.length) return undefined;
     const [type, explicit, rest] = childrenOf(der, ci);
-    if (type?.tag !== OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
+    if (type?.tag !== TAG.OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
     const contentType = oidText(contentOf(der, type));
     const authenticated = contentType === OID.authEnvelopedData;
     if (!authenticated && contentType !== OID.envelopedData) return undefined;
     const [body, more] = childrenOf(der, explicit);
-    if (body?.tag !== SEQUENCE || more) return undefined;
+    if (body?.tag !== TAG.SEQUENCE || more) return undefined;
     const fields = childrenOf(der, body);
-    // version, recipientInfos SET, encryptedContentInfo; no originatorInfo [0].
+    // version, recipientInfos TAG.SET, encryptedContentInfo; no originatorInfo [0].
     const [version, infos, eci] = fields;
-    if (version?.tag !== INTEGER || infos?.tag !== SET || eci?.tag !== SEQUENCE) return undefined;
+    if (version?.tag !== TAG.INTEGER || infos?.tag !== TAG.SET || eci?.tag !== TAG.SEQUENCE)
+      return undefined;
     const recipients: KeyTransportRecipient[] = [];
     for (const info of childrenOf(der, infos)) {
       const r = keyTransportRecipient(der, info);
@@ -106,28 +76,33 @@ export function readKeyTransportEnvelope(der: Uint8Array): KeyTransportEnvelope 
     const [eType, eAlg, eContent, eMore] = childrenOf(der, eci);
     const contentEncryption = algorithmOf(der, eAlg);
     // encryptedContent [0] IMPLICIT OCTET STRING, primitive (a constructed one is BER-style).
-    if (eType?.tag !== OBJECT_IDENTIFIER || !contentEncryption || eContent?.tag !== 0x80 || eMore)
+    if (
+      eType?.tag !== TAG.OBJECT_IDENTIFIER ||
+      !contentEncryption ||
+      eContent?.tag !== 0x80 ||
+      eMore
+    )
       return undefined;
     const base = {
       recipients,
       contentType: oidText(contentOf(der, eType)),
       contentEncryption: contentEncryption.oid,
       contentEncryptionParams: contentEncryption.params,
-      ciphertext: view(der, contentOf(der, eContent)),
+      ciphertext: bufferOf(der, contentOf(der, eContent)),
     };
     if (!authenticated) return fields.length === 3 ? { ...base, authenticated } : undefined;
     // AuthEnvelopedData: [authAttrs [1]], mac OCTET STRING, [unauthAttrs [2]].
     let i = 3;
     let aad: Buffer | undefined;
     if (fields[i]?.tag === 0xa1) {
-      // RFC 5083: the AAD is the DER of authAttrs with an explicit SET OF tag.
+      // RFC 5083: the AAD is the DER of authAttrs with an explicit TAG.SET OF tag.
       aad = Buffer.from(encodingOf(der, fields[i]!));
-      aad[0] = SET;
+      aad[0] = TAG.SET;
       i++;
     }
     const mac = fields[i];
-    if (mac?.tag !== OCTET_STRING) return undefined;
-    const tag = view(der, contentOf(der, mac));
+    if (mac?.tag !== TAG.OCTET_STRING) return undefined;
+    const tag = bufferOf(der, contentOf(der, mac));
     return { ...base, authenticated, tag, ...(aad ? { aad } : {}) };
   } catch {
     return undefined;

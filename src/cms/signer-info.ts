@@ -8,6 +8,7 @@
  * each SignerInfo then read here from its own bytes.
  */
 
+import { algorithmOf, bufferOf, type CertificateId, certificateIdOf, TAG } from './der-fields.js';
 import { childrenOf, contentOf, encodingOf, oidText, readTlv, type Tlv } from './der-reader.js';
 import { OID } from './oids.js';
 
@@ -19,12 +20,8 @@ export interface AttributeView {
   readonly encoding: Buffer;
 }
 
-export type SignerId =
-  | { readonly issuer: Buffer; readonly serial: Buffer }
-  | { readonly subjectKeyId: Buffer };
-
 export interface SignerInfoView {
-  readonly sid: SignerId;
+  readonly sid: CertificateId;
   readonly digestAlgorithm: string;
   readonly signatureAlgorithm: string;
   /** DER of the signature algorithm's parameters (RSASSA-PSS), when present. */
@@ -33,42 +30,22 @@ export interface SignerInfoView {
   readonly signedAttrs:
     | {
         readonly attributes: readonly AttributeView[];
-        /** What the signature covers: the attributes' DER with a SET OF tag (RFC 5652 5.4). */
+        /** What the signature covers: the attributes' DER with a TAG.SET OF tag (RFC 5652 5.4). */
         readonly signed: Buffer;
       }
     | undefined;
 }
 
-const SEQUENCE = 0x30;
-const SET = 0x31;
-const INTEGER = 0x02;
-const OCTET_STRING = 0x04;
-const OBJECT_IDENTIFIER = 0x06;
-
-function view(der: Uint8Array, bytes: Uint8Array): Buffer {
-  return Buffer.from(der.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function algorithmOf(der: Uint8Array, t: Tlv | undefined) {
-  if (t?.tag !== SEQUENCE) return undefined;
-  const [id, params, extra] = childrenOf(der, t);
-  if (id?.tag !== OBJECT_IDENTIFIER || extra) return undefined;
-  return {
-    oid: oidText(contentOf(der, id)),
-    params: params ? view(der, encodingOf(der, params)) : undefined,
-  };
-}
-
 function attributesOf(der: Uint8Array, t: Tlv): AttributeView[] | undefined {
   const out: AttributeView[] = [];
   for (const a of childrenOf(der, t)) {
-    if (a.tag !== SEQUENCE) return undefined;
+    if (a.tag !== TAG.SEQUENCE) return undefined;
     const [type, values, extra] = childrenOf(der, a);
-    if (type?.tag !== OBJECT_IDENTIFIER || values?.tag !== SET || extra) return undefined;
+    if (type?.tag !== TAG.OBJECT_IDENTIFIER || values?.tag !== TAG.SET || extra) return undefined;
     out.push({
       type: oidText(contentOf(der, type)),
-      values: childrenOf(der, values).map((v) => view(der, encodingOf(der, v))),
-      encoding: view(der, encodingOf(der, a)),
+      values: childrenOf(der, values).map((v) => bufferOf(der, encodingOf(der, v))),
+      encoding: bufferOf(der, encodingOf(der, a)),
     });
   }
   return out;
@@ -78,37 +55,26 @@ function attributesOf(der: Uint8Array, t: Tlv): AttributeView[] | undefined {
 export function readSignerInfo(der: Uint8Array): SignerInfoView | undefined {
   try {
     const si = readTlv(der, 0);
-    if (si.tag !== SEQUENCE || si.end !== der.length) return undefined;
+    if (si.tag !== TAG.SEQUENCE || si.end !== der.length) return undefined;
     const fields = childrenOf(der, si);
     const [version, sid, digestAlg] = fields;
-    if (version?.tag !== INTEGER || !sid) return undefined;
+    if (version?.tag !== TAG.INTEGER || !sid) return undefined;
     let i = 3;
     const attrs = fields[i]?.tag === 0xa0 ? fields[i++] : undefined;
     const signatureAlg = algorithmOf(der, fields[i++]);
     const signature = fields[i++];
     const digest = algorithmOf(der, digestAlg);
-    if (!digest || !signatureAlg || signature?.tag !== OCTET_STRING) return undefined;
+    if (!digest || !signatureAlg || signature?.tag !== TAG.OCTET_STRING) return undefined;
     // Only unsignedAttrs [1] may follow.
     if (fields.length > i + 1 || (fields[i] && fields[i]!.tag !== 0xa1)) return undefined;
-    let id: SignerId;
-    if (sid.tag === SEQUENCE) {
-      const [issuer, serial, more] = childrenOf(der, sid);
-      if (issuer?.tag !== SEQUENCE || serial?.tag !== INTEGER || more) return undefined;
-      id = {
-        issuer: view(der, encodingOf(der, issuer)),
-        serial: view(der, contentOf(der, serial)),
-      };
-    } else if (sid.tag === 0x80) {
-      id = { subjectKeyId: view(der, contentOf(der, sid)) };
-    } else {
-      return undefined;
-    }
+    const id = certificateIdOf(der, sid);
+    if (!id) return undefined;
     let signedAttrs: SignerInfoView['signedAttrs'];
     if (attrs) {
       const attributes = attributesOf(der, attrs);
       if (!attributes) return undefined;
       const signed = Buffer.from(encodingOf(der, attrs));
-      signed[0] = SET;
+      signed[0] = TAG.SET;
       signedAttrs = { attributes, signed };
     }
     return {
@@ -116,7 +82,7 @@ export function readSignerInfo(der: Uint8Array): SignerInfoView | undefined {
       digestAlgorithm: digest.oid,
       signatureAlgorithm: signatureAlg.oid,
       signatureParams: signatureAlg.params,
-      signature: view(der, contentOf(der, signature)),
+      signature: bufferOf(der, contentOf(der, signature)),
       signedAttrs,
     };
   } catch {
@@ -138,20 +104,20 @@ export interface SignedDataView {
 export function readSignedData(der: Uint8Array): SignedDataView | undefined {
   try {
     const ci = readTlv(der, 0);
-    if (ci.tag !== SEQUENCE || ci.end !== der.length) return undefined;
+    if (ci.tag !== TAG.SEQUENCE || ci.end !== der.length) return undefined;
     const [type, explicit, rest] = childrenOf(der, ci);
-    if (type?.tag !== OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
+    if (type?.tag !== TAG.OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
     if (oidText(contentOf(der, type)) !== OID.signedData) return undefined;
     const [sd, more] = childrenOf(der, explicit);
-    if (sd?.tag !== SEQUENCE || more) return undefined;
+    if (sd?.tag !== TAG.SEQUENCE || more) return undefined;
     const fields = childrenOf(der, sd);
     const [version, digestAlgs, encap] = fields;
     const signerInfos = fields.at(-1);
     if (
-      version?.tag !== INTEGER ||
-      digestAlgs?.tag !== SET ||
-      encap?.tag !== SEQUENCE ||
-      signerInfos?.tag !== SET ||
+      version?.tag !== TAG.INTEGER ||
+      digestAlgs?.tag !== TAG.SET ||
+      encap?.tag !== TAG.SEQUENCE ||
+      signerInfos?.tag !== TAG.SET ||
       fields.length < 4
     )
       return undefined;
@@ -159,13 +125,13 @@ export function readSignedData(der: Uint8Array): SignedDataView | undefined {
     const middle = fields.slice(3, -1);
     if (middle.some((f) => f.tag !== 0xa0 && f.tag !== 0xa1)) return undefined;
     const [eType, wrapped, eMore] = childrenOf(der, encap);
-    if (eType?.tag !== OBJECT_IDENTIFIER || eMore) return undefined;
+    if (eType?.tag !== TAG.OBJECT_IDENTIFIER || eMore) return undefined;
     let eContent: Buffer | undefined;
     if (wrapped) {
       // [0] EXPLICIT OCTET STRING, primitive: a constructed one is read by asn1js.
       const [octets, extra] = wrapped.tag === 0xa0 ? childrenOf(der, wrapped) : [];
-      if (octets?.tag !== OCTET_STRING || extra) return undefined;
-      eContent = view(der, contentOf(der, octets));
+      if (octets?.tag !== TAG.OCTET_STRING || extra) return undefined;
+      eContent = bufferOf(der, contentOf(der, octets));
     }
     const certs = middle.find((f) => f.tag === 0xa0);
     return {
@@ -173,11 +139,11 @@ export function readSignedData(der: Uint8Array): SignedDataView | undefined {
       eContent,
       certificates: certs
         ? childrenOf(der, certs)
-            .filter((c) => c.tag === SEQUENCE)
+            .filter((c) => c.tag === TAG.SEQUENCE)
             // Copied: a cached certificate must not keep a 25 MB message alive.
             .map((c) => Buffer.from(encodingOf(der, c)))
         : [],
-      signerInfos: childrenOf(der, signerInfos).map((s) => view(der, encodingOf(der, s))),
+      signerInfos: childrenOf(der, signerInfos).map((s) => bufferOf(der, encodingOf(der, s))),
     };
   } catch {
     return undefined;
@@ -198,7 +164,7 @@ function single(value: Buffer | undefined): Tlv | undefined {
 
 export function oidValue(value: Buffer | undefined): string | undefined {
   const t = single(value);
-  if (t?.tag !== OBJECT_IDENTIFIER) return undefined;
+  if (t?.tag !== TAG.OBJECT_IDENTIFIER) return undefined;
   try {
     return oidText(contentOf(value!, t));
   } catch {
@@ -208,18 +174,18 @@ export function oidValue(value: Buffer | undefined): string | undefined {
 
 export function octetsValue(value: Buffer | undefined): Buffer | undefined {
   const t = single(value);
-  return t?.tag === OCTET_STRING ? view(value!, contentOf(value!, t)) : undefined;
+  return t?.tag === TAG.OCTET_STRING ? bufferOf(value!, contentOf(value!, t)) : undefined;
 }
 
-/** SMIMECapabilities ::= SEQUENCE OF SEQUENCE { capabilityID OID, parameters ANY OPTIONAL } */
+/** SMIMECapabilities ::= TAG.SEQUENCE OF TAG.SEQUENCE { capabilityID OID, parameters ANY OPTIONAL } */
 export function capabilityIdsValue(value: Buffer | undefined): string[] {
   const t = single(value);
-  if (t?.tag !== SEQUENCE) return [];
+  if (t?.tag !== TAG.SEQUENCE) return [];
   try {
     return childrenOf(value!, t).flatMap((c) => {
-      if (c.tag !== SEQUENCE) return [];
+      if (c.tag !== TAG.SEQUENCE) return [];
       const id = childrenOf(value!, c)[0];
-      return id?.tag === OBJECT_IDENTIFIER ? [oidText(contentOf(value!, id))] : [];
+      return id?.tag === TAG.OBJECT_IDENTIFIER ? [oidText(contentOf(value!, id))] : [];
     });
   } catch {
     return [];

@@ -8,8 +8,9 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { type Asn1Limits, CmsError, DEFAULT_ASN1_LIMITS, encodedBytes, parseBer } from './asn1.js';
-import { type CertificateInfo, loadCertificate } from './certificate.js';
+import { type CertificateInfo, identifies, loadCertificate } from './certificate.js';
 import { octetStringContent, parseContentInfo } from './content-info.js';
+import type { CertificateId } from './der-fields.js';
 import { readTlv, timeOf } from './der-reader.js';
 import { OID, SIGNATURE_TYPE_NAMES } from './oids.js';
 import {
@@ -27,7 +28,6 @@ import {
   oidValue,
   readSignedData as readSignedDataDer,
   readSignerInfo,
-  type SignerId,
   type SignerInfoView,
 } from './signer-info.js';
 
@@ -121,25 +121,12 @@ function timeValue(value: Buffer | undefined): Date | undefined {
   }
 }
 
+/** The signer's certificate: named exactly as sent first, else by an equal issuer name. */
 function findSignerCertificate(
-  sid: SignerId,
+  sid: CertificateId,
   certs: readonly CertificateInfo[],
-  limits: Asn1Limits,
 ): CertificateInfo | undefined {
-  if ('subjectKeyId' in sid) return certs.find((c) => c.subjectKeyId?.equals(sid.subjectKeyId));
-  const candidates = certs.filter((c) => c.serial.equals(sid.serial));
-  const exact = candidates.find((c) => c.issuerDer.equals(sid.issuer));
-  if (exact || candidates.length === 0) return exact;
-  // The same issuer name encoded otherwise (string types, case): compare as names.
-  let name: pkijs.RelativeDistinguishedNames;
-  try {
-    name = new pkijs.RelativeDistinguishedNames({
-      schema: parseBer(sid.issuer, 'SignerIdentifier issuer', limits),
-    });
-  } catch {
-    return undefined;
-  }
-  return candidates.find((c) => c.pkijs.issuer.isEqual(name));
+  return certs.find((c) => identifies(sid, c, false)) ?? certs.find((c) => identifies(sid, c));
 }
 
 function checkSigner(
@@ -151,7 +138,7 @@ function checkSigner(
 ): SignerReport {
   const digestName: DigestName = digestByOid(si.digestAlgorithm);
   const attrs = si.signedAttrs?.attributes;
-  const certificate = findSignerCertificate(si.sid, certs, limits);
+  const certificate = findSignerCertificate(si.sid, certs);
   const signingTime = timeValue(firstValue(attrs, OID.signingTime));
   const base = {
     certificate,

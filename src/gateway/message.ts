@@ -36,12 +36,21 @@ export function headerLength(h: ReceivedHeader, leadingSpaceKept: boolean): numb
   return h.name.length + (leadingSpaceKept ? 1 : 2) + h.value.length + bareLf + CRLF.length;
 }
 
+/** The message's pieces in order: each header field, the blank line, the body chunks. */
+function receivedParts(
+  headers: readonly ReceivedHeader[],
+  body: readonly Buffer[],
+  leadingSpaceKept: boolean,
+): Buffer[] {
+  return [...headers.map((h) => headerBytes(h, leadingSpaceKept)), CRLF, ...body];
+}
+
 export function assembleReceived(
   headers: readonly ReceivedHeader[],
   body: readonly Buffer[],
   leadingSpaceKept: boolean,
 ): Buffer {
-  return Buffer.concat([...headers.map((h) => headerBytes(h, leadingSpaceKept)), CRLF, ...body]);
+  return Buffer.concat(receivedParts(headers, body, leadingSpaceKept));
 }
 
 /**
@@ -103,11 +112,7 @@ export class ReceivedMessage {
    */
   async take(): Promise<Buffer> {
     if (this.over) throw new Error('an oversized message was not kept');
-    const parts = [
-      ...this.headers.map((h) => headerBytes(h, this.leadingSpaceKept)),
-      CRLF,
-      ...this.chunks,
-    ];
+    const parts = receivedParts(this.headers, this.chunks, this.leadingSpaceKept);
     this.chunks.length = 0;
     this.held = 0;
     return concatSliced(parts);

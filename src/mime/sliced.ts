@@ -20,34 +20,37 @@ function* lineAlignedSlices(bytes: Buffer): Generator<Buffer> {
 }
 
 /**
- * isSevenBit over the concatenation of `parts`, each of which starts a line
- * (a header block ending in CRLF, the blank line, a body): a turn of the
- * event loop between slices when large.
+ * Whether `test` holds for some line-aligned slice of some part, a turn of
+ * the event loop between slices. `test` gets the part and where the slice
+ * lies in it (a folded header value may continue past the slice).
  */
-export async function isSevenBitSliced(parts: Parts): Promise<boolean> {
-  let first = true;
-  for (const part of Buffer.isBuffer(parts) ? [parts] : parts) {
-    for (const slice of lineAlignedSlices(part)) {
-      if (!first) await nextTurn();
-      first = false;
-      if (!isSevenBit(slice)) return false;
-    }
-  }
-  return true;
-}
-
-/** hasEightBitLabel over each part (labels never span parts that start lines), sliced likewise. */
-export async function hasEightBitLabelSliced(parts: Parts): Promise<boolean> {
+async function someSlice(
+  parts: Parts,
+  test: (part: Buffer, from: number, to: number) => boolean,
+): Promise<boolean> {
   let first = true;
   for (const part of Buffer.isBuffer(parts) ? [parts] : parts) {
     let from = 0;
     for (const slice of lineAlignedSlices(part)) {
       if (!first) await nextTurn();
       first = false;
-      // The whole part is passed: a folded value may continue past the slice.
-      if (hasEightBitLabel(part, undefined, from, from + slice.length)) return true;
+      if (test(part, from, from + slice.length)) return true;
       from += slice.length;
     }
   }
   return false;
+}
+
+/**
+ * isSevenBit over the concatenation of `parts`, each of which starts a line
+ * (a header block ending in CRLF, the blank line, a body): a turn of the
+ * event loop between slices when large.
+ */
+export async function isSevenBitSliced(parts: Parts): Promise<boolean> {
+  return !(await someSlice(parts, (part, from, to) => !isSevenBit(part.subarray(from, to))));
+}
+
+/** hasEightBitLabel over each part (labels never span parts that start lines), sliced likewise. */
+export function hasEightBitLabelSliced(parts: Parts): Promise<boolean> {
+  return someSlice(parts, (part, from, to) => hasEightBitLabel(part, undefined, from, to));
 }

@@ -11,6 +11,7 @@ import { transformInbound } from '../../src/smime/inbound.js';
 import { OFFLOAD_BYTES, OutboundWorker } from '../../src/smime/outbound-offload.js';
 import type { OutboundContext } from '../../src/smime/types.js';
 import { startServe } from '../helpers/cli.js';
+import { turnsDuring } from '../helpers/event-loop.js';
 import { applyEdits, runMessage, servedMilter } from '../helpers/gateway-app.js';
 
 /** A 7-bit text message of about `size` bytes. */
@@ -18,21 +19,6 @@ function message(size: number): Buffer {
   const head = 'From: alice@example.org\r\nTo: bob@example.net\r\nSubject: large\r\n\r\n';
   const line = 'The quick brown fox jumps over the lazy dog, again and again.\r\n';
   return Buffer.from(head + line.repeat(Math.ceil(size / line.length)), 'latin1');
-}
-
-/** Counts turns of the event loop while `work` runs. */
-async function turnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; turns: number }> {
-  let turns = 0;
-  let running = true;
-  const tick = () => {
-    if (!running) return;
-    turns++;
-    setImmediate(tick);
-  };
-  setImmediate(tick);
-  const value = await work();
-  running = false;
-  return { value, turns };
 }
 
 describe('large outbound messages in a worker thread', () => {

@@ -7,21 +7,7 @@ import { hasEightBitLabel, isSevenBit } from '../../src/mime/index.js';
 import { hasEightBitLabelSliced, isSevenBitSliced } from '../../src/mime/sliced.js';
 import { encodeBase64LinesAfter, encodeBase64LinesAfterSliced } from '../../src/smime/wire.js';
 import { concatSliced, eachSlice, SLICE_BYTES, slicesOf } from '../../src/util/slices.js';
-
-/** Counts turns of the event loop taken while `work` runs. */
-async function turnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; turns: number }> {
-  let turns = 0;
-  let running = true;
-  const tick = () => {
-    if (!running) return;
-    turns++;
-    setImmediate(tick);
-  };
-  setImmediate(tick);
-  const value = await work();
-  running = false;
-  return { value, turns };
-}
+import { turnsDuring } from '../helpers/event-loop.js';
 
 function bytes(n: number, seed = 7): Buffer {
   const b = Buffer.allocUnsafe(n);
