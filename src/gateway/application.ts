@@ -28,7 +28,7 @@ import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
 import type { OffloadedResult } from '../smime/outbound-offload.js';
 import type { OutboundContext, TransformReport, TransformResult } from '../smime/types.js';
-import { applyChanges, withoutFields } from './apply-edits.js';
+import { applyChanges, changedBody, type NewBody, withoutFields } from './apply-edits.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
 import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
@@ -264,17 +264,26 @@ class Transaction implements TransactionHandler {
     }
     if (plan.kind === 'pass') return done('none', 'ok', Decisions.accept);
     const context = { ...plan.context, limits: this.limits };
-    let before = message;
     let r: TransformResult;
+    let newBody: NewBody;
+    let release: (() => void) | undefined;
     if (d.offload && message.length >= d.offload.minBytes) {
-      // The message is transferred to the worker and comes back with the result.
+      // The message is transferred to the worker; its new body is fetched as the MTA takes it.
       this.offloaded = true;
-      ({ result: r, original: before } = await d.offload.transform(message, context));
+      const o = await d.offload.transform(message, context);
+      r = o.result;
+      newBody = o.body?.pieces();
+      release = o.body?.release;
     } else {
       r = await transformOutbound(message, context);
+      newBody = r.ok ? changedBody(message, r.message) : undefined;
     }
     if (!r.ok) return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done);
-    await applyChanges(eom, before, r.message, original, this.leadingSpace);
+    try {
+      await applyChanges(eom, r.message, newBody, original, this.leadingSpace);
+    } finally {
+      release?.();
+    }
     const action = plan.context.options.encrypt
       ? plan.context.options.sign
         ? 'sign+encrypt'
@@ -327,7 +336,13 @@ class Transaction implements TransactionHandler {
       (name, value) =>
         name.toLowerCase() === 'authentication-results' && authservIdOf(value) === ours,
     );
-    await applyChanges(eom, message, withoutSpoofed, original, this.leadingSpace);
+    await applyChanges(
+      eom,
+      withoutSpoofed,
+      changedBody(message, withoutSpoofed),
+      original,
+      this.leadingSpace,
+    );
     await eom.insertHeader(
       0,
       'Authentication-Results',

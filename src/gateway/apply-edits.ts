@@ -4,22 +4,34 @@
  */
 
 import type { EndOfMessage } from '../../protocol/index.js';
-import { headerValue, splitMessage } from '../mime/index.js';
+import { bodyOf, headerValue, sameBody, splitAdmitted } from '../mime/index.js';
 import { type Field, headerEdits, mtaHeaderValue } from './header-edits.js';
 
 /** Header fields with their raw values (folding kept), as the MTA holds them too. */
 export function fieldsOf(message: Buffer): Field[] {
-  return splitMessage(message).headers.map((f) => ({
+  return splitAdmitted(message).headers.map((f) => ({
     name: f.name,
     value: f.raw.toString('latin1', f.raw.indexOf(':') + 1),
   }));
 }
 
-/** Applies the difference between the message we got and the one the transform made. */
+/** A body for the MTA, whole or in pieces; undefined: the MTA keeps its own. */
+export type NewBody = Buffer | AsyncIterable<Buffer> | undefined;
+
+/** The body of `after` when it is not the body of `before`. */
+export function changedBody(before: Buffer, after: Buffer): Buffer | undefined {
+  return sameBody(before, after) ? undefined : bodyOf(after);
+}
+
+/**
+ * Applies the difference between the message we got (its header fields as
+ * the MTA holds them) and the one the transform made: `after` gives the
+ * header fields (its header block is enough), `newBody` the body.
+ */
 export async function applyChanges(
   eom: EndOfMessage,
-  before: Buffer,
   after: Buffer,
+  newBody: NewBody,
   original: readonly Field[],
   leadingSpace: boolean,
 ): Promise<void> {
@@ -27,9 +39,7 @@ export async function applyChanges(
     if (edit.kind === 'delete') await eom.deleteHeader(edit.name, edit.index);
     else await eom.addHeader(edit.name, mtaHeaderValue(edit.value, leadingSpace));
   }
-  const oldBody = splitMessage(before).body;
-  const newBody = splitMessage(after).body;
-  if (!oldBody.equals(newBody)) await eom.replaceBody(newBody);
+  if (newBody !== undefined) await eom.replaceBody(newBody);
 }
 
 /** The message without the header fields `drop` selects (by name and unfolded value); itself when none. */
@@ -37,7 +47,7 @@ export function withoutFields(
   message: Buffer,
   drop: (name: string, value: string) => boolean,
 ): Buffer {
-  const { headers, body } = splitMessage(message);
+  const { headers, body } = splitAdmitted(message);
   const kept = headers.filter((h) => !drop(h.name, headerValue(h)));
   if (kept.length === headers.length) return message;
   return Buffer.concat([

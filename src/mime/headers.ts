@@ -73,6 +73,29 @@ function fieldName(line: Buffer): string {
 }
 
 /**
+ * Bounds for messages already bounded where they came in (the MTA's input
+ * under DOMSEC_MAX_MESSAGE_BYTES, our own output made from it): only the
+ * header block is read, and the output of an allowed input may well be
+ * larger than the default size bound.
+ */
+const ALREADY_BOUNDED: Partial<MimeLimits> = { maxSize: Number.POSITIVE_INFINITY };
+
+/** splitMessage for a message bounded where it came in (see ALREADY_BOUNDED). */
+export function splitAdmitted(message: Buffer): SplitMessage {
+  return splitMessage(message, ALREADY_BOUNDED);
+}
+
+/** The body of a message bounded where it came in. */
+export function bodyOf(message: Buffer): Buffer {
+  return splitAdmitted(message).body;
+}
+
+/** Whether two messages have the same body (the bytes after the header block). */
+export function sameBody(a: Buffer, b: Buffer): boolean {
+  return bodyOf(a).equals(bodyOf(b));
+}
+
+/**
  * Splits an entity into header fields and body at the first empty line
  * (CRLF or LF endings, mixed tolerated). Without an empty line everything is
  * header and the body is empty.

@@ -22,6 +22,7 @@ export {
 export { type MimeEntity, parseEntity } from './entity.js';
 export { MimeError, type MimeErrorCode } from './errors.js';
 export {
+  bodyOf,
   findAll,
   findHeader,
   type HeaderField,
@@ -30,7 +31,9 @@ export {
   parseContentTransferEncoding,
   parseContentType,
   type SplitMessage,
+  sameBody,
   serializeHeaders,
+  splitAdmitted,
   splitContentHeaders,
   splitMessage,
 } from './headers.js';

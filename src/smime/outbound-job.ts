@@ -26,12 +26,34 @@ export interface OutboundJob {
   readonly limits?: MimeLimits;
 }
 
+/**
+ * What the worker answers a job with. A successful result's `message` is
+ * the output's header block (blank line included); a new body stays in the
+ * worker and is fetched a piece at a time (BodyRequest) as the MTA takes
+ * it: the event loop holds a piece per message, not the whole new body
+ * (34 MB for a 25 MB message), however many large messages are under way.
+ */
 export interface OutboundJobResult {
   readonly id: number;
   readonly result: TransformResult;
-  /** The message as sent in (it was transferred, so the sender no longer has it). */
-  readonly original: Buffer;
+  /** Bytes of the new body kept in the worker; absent when the body is the one sent in. */
+  readonly bodyLength?: number;
 }
+
+/** Asks for the next piece of a job's new body, or (`release`) lets it go. */
+export interface BodyRequest {
+  readonly id: number;
+  readonly body: 'next' | 'release';
+}
+
+/** A piece of a new body; empty once all was sent (the worker has then let it go). */
+export interface BodyPiece {
+  readonly id: number;
+  readonly piece: Uint8Array;
+}
+
+/** Pieces of a new body cross between the threads in this size. */
+export const BODY_PIECE_BYTES = 1024 * 1024;
 
 export function jobOf(id: number, message: Buffer, ctx: OutboundContext): OutboundJob {
   const s = ctx.signer;

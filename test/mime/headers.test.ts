@@ -8,7 +8,9 @@ import {
   makeHeader,
   parseContentTransferEncoding,
   parseContentType,
+  sameBody,
   serializeHeaders,
+  splitAdmitted,
   splitContentHeaders,
   splitMessage,
 } from '../../src/mime/index.js';
@@ -86,6 +88,24 @@ describe('splitMessage', () => {
     assert.equal(findAll(headers, 'received').length, 2);
     assert.equal(findHeader(headers, 'cc'), undefined);
     assert.equal(serializeHeaders(headers).toString(), 'Received: 1\r\nreceived: 2\r\nTo: x\r\n');
+  });
+});
+
+describe('messages bounded where they came in', () => {
+  test('splitAdmitted and sameBody read past the default size bound; splitMessage refuses', () => {
+    // Our output for an input under DOMSEC_MAX_MESSAGE_BYTES may exceed the default 64 MiB.
+    const body = Buffer.alloc(65 * 1024 * 1024, 0x61);
+    const a = Buffer.concat([b('Subject: a\r\n\r\n'), body]);
+    const c = Buffer.concat([b('Subject: another\r\n\r\n'), body]);
+    assert.throws(
+      () => splitMessage(a),
+      (e: unknown) => e instanceof MimeError,
+    );
+    assert.equal(splitAdmitted(a).headers[0]?.name, 'Subject');
+    assert.equal(splitAdmitted(a).body.length, body.length);
+    assert.equal(sameBody(a, c), true);
+    c[c.length - 1] = 0x62;
+    assert.equal(sameBody(a, c), false);
   });
 });
 
