@@ -2,7 +2,8 @@
  * `npm run bench`: runs the benchmarks and writes a markdown table to
  * bench/results/latest.md (and stdout). Options through the environment:
  * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|smime|large|postfix|pki|gateway),
- * BENCH_PKI_LOOKUPS (20000 cached look-ups per row), BENCH_PKI_COLD (200 per source).
+ * BENCH_PKI_LOOKUPS (20000 cached look-ups per row), BENCH_PKI_COLD (200 per source),
+ * BENCH_SMALL_MESSAGES (1000 timed 10 KB messages each side of the large-message bench).
  * The gateway bench needs OpenDKIM (`apt-get install opendkim`); the PKI bench
  * redis-server, slapd, dnsmasq and openssl.
  */
@@ -82,7 +83,8 @@ if (!only || only === 'large') {
   const size = 25 * 1024 * 1024;
   out('## A 25 MB message through `serve` while 10 KB messages keep coming (sign+encrypt)');
   out();
-  const r = await largeMessageBenchmark({ size, smallMessages: 500 }, (s) =>
+  const smallMessages = Number(process.env['BENCH_SMALL_MESSAGES'] ?? 1000);
+  const r = await largeMessageBenchmark({ size, smallMessages }, (s) =>
     process.stderr.write(`${s}\n`),
   );
   out('| 10 KB messages, one at a time | p50 | p99 | max |');

@@ -4,6 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { NODE_FLAGS } from '../../src/node-flags.js';
+import { startServe } from '../helpers/cli.js';
 import { startPostfix } from '../helpers/postfix.js';
 import { promtool } from '../helpers/prometheus.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
@@ -37,6 +39,38 @@ test('the Postfix snippet in deploy/ passes postfix check on a real instance', a
 
 const repoFile = (path: string) =>
   readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8');
+
+test('every way of starting the milter passes the same Node flags (src/node-flags.ts)', async () => {
+  const flags = NODE_FLAGS.join(' ');
+  assert.ok(flags.length > 0);
+  const pkg = JSON.parse(repoFile('package.json')) as { scripts: Record<string, string> };
+  assert.match(pkg.scripts['start']!, new RegExp(`node ${flags} dist/src/cli\\.js serve$`));
+  // systemd runs /usr/bin/domsec-milter: the installed (built) file's shebang carries them.
+  const shebang = `#!/usr/bin/env -S node ${flags}`;
+  assert.equal(repoFile('src/cli.ts').split('\n')[0], shebang);
+  assert.equal(
+    readFileSync(new URL('../../src/cli.js', import.meta.url), 'utf8').split('\n')[0],
+    shebang,
+  );
+  const entrypoint = /^ENTRYPOINT (.*)$/m.exec(repoFile('Dockerfile'))?.[1];
+  assert.deepEqual(JSON.parse(entrypoint ?? '[]'), [
+    'node',
+    ...NODE_FLAGS,
+    '/opt/domsec-milter/dist/src/cli.js',
+  ]);
+  assert.match(
+    repoFile('deploy/systemd/domsec-milter.service'),
+    /^ExecStart=\/usr\/bin\/domsec-milter serve$/m,
+  );
+  // The tests and benches start it the same way.
+  const serve = await startServe({ DOMSEC_LOG_LEVEL: 'warn' });
+  try {
+    const argv = readFileSync(`/proc/${serve.process.pid}/cmdline`, 'latin1').split('\0');
+    assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), [...NODE_FLAGS]);
+  } finally {
+    await serve.stop();
+  }
+});
 
 test('the Dockerfile builds in stages and runs the milter as an unprivileged user', () => {
   const docker = repoFile('Dockerfile');

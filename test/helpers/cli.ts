@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/node-flags.js';
 import { acceptsConnections, freePort } from './ports.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -69,7 +70,8 @@ export async function startServe(
   const http = env['DOMSEC_HTTP_LISTEN'] ?? `127.0.0.1:${await freePort()}`;
   // A private working directory: the development identity is created under ./.domsec there.
   const dir = cwd ?? mkdtempSync(join(tmpdir(), 'domsec-serve-'));
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  // As the product starts it (src/node-flags.ts).
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve'], {
     cwd: dir,
     env: {
       ...baseEnv(),
