@@ -6,10 +6,16 @@
 
 import type { Socket } from 'node:net';
 import { decodeCommand, type MtaCommand } from './commands.js';
+import {
+  type ConnectionOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from './connection-options.js';
 import type { EventName } from './constants.js';
+import { withinDeadline } from './deadline.js';
 import { EndOfMessageEditor } from './eom.js';
 import { MilterProtocolError, MilterTimeoutError } from './errors.js';
-import { DEFAULT_MAX_FRAME, type Frame, FrameDecoder } from './frame.js';
+import { type Frame, FrameDecoder } from './frame.js';
 import type {
   CloseReason,
   ConnectionContext,
@@ -25,37 +31,6 @@ import { type Negotiated, negotiate } from './negotiate.js';
 import { PacketWriter } from './packet-writer.js';
 import { type Decision, Decisions } from './replies.js';
 
-export interface ConnectionOptions {
-  /** Largest packet accepted from the MTA. */
-  readonly maxFrameLength?: number;
-  /** Time a handler has to answer one command (Postfix waits 30 s by default). */
-  readonly stageTimeoutMs?: number;
-  /** Time the end-of-message handler has (Postfix's content timeout is 300 s). */
-  readonly eomTimeoutMs?: number;
-  /** While end of message runs, tell the MTA we are alive this often (0: never). */
-  readonly progressIntervalMs?: number;
-  /** Close a connection on which the MTA sent nothing for this long. */
-  readonly idleTimeoutMs?: number;
-  /** Pause reading when this many received bytes wait to be handled. */
-  readonly maxQueuedBytes?: number;
-  /** The reply when a handler throws or times out: tempfail keeps the mail queued. */
-  readonly failureDecision?: Decision;
-  readonly logger?: ProtocolLogger;
-  /** Told of every failure, for metrics. */
-  readonly onFailure?: (kind: 'protocol-error' | 'handler-error' | 'handler-timeout') => void;
-}
-
-const DEFAULTS = {
-  maxFrameLength: DEFAULT_MAX_FRAME,
-  stageTimeoutMs: 25_000,
-  eomTimeoutMs: 280_000,
-  progressIntervalMs: 10_000,
-  idleTimeoutMs: 3_600_000,
-  maxQueuedBytes: 4 * 1024 * 1024,
-  failureDecision: Decisions.tempfail as Decision,
-  onFailure: (_kind: 'protocol-error' | 'handler-error' | 'handler-timeout') => {},
-};
-
 const NOOP_LOGGER: ProtocolLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 interface Transaction {
@@ -63,8 +38,10 @@ interface Transaction {
   skipBody: boolean;
 }
 
+export type { ConnectionOptions } from './connection-options.js';
+
 export class MilterConnection {
-  private readonly opts: typeof DEFAULTS;
+  private readonly opts: ResolvedOptions;
   private readonly log: ProtocolLogger;
   private readonly decoder: FrameDecoder;
   private readonly queue: Frame[] = [];
@@ -364,21 +341,8 @@ export class MilterConnection {
 
   /** Runs a handler with a deadline; a throw or a timeout becomes the failure decision. */
   private async call(stage: string, fn: () => Reply, timeoutMs: number): Promise<Decision> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = fn();
-      if (result === undefined) return Decisions.continue;
-      if (!isPromise(result)) return result;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new MilterTimeoutError(`${stage} handler did not answer within ${timeoutMs} ms`),
-            ),
-          timeoutMs,
-        );
-      });
-      return (await Promise.race([result, timeout])) ?? Decisions.continue;
+      return await withinDeadline(stage, fn, timeoutMs);
     } catch (err) {
       const failure = this.opts.failureDecision;
       this.opts.onFailure(err instanceof MilterTimeoutError ? 'handler-timeout' : 'handler-error');
@@ -392,8 +356,6 @@ export class MilterConnection {
         err instanceof MilterTimeoutError ? 'milter handler timed out' : 'milter handler failed',
       );
       return failure;
-    } finally {
-      if (timer) clearTimeout(timer);
     }
   }
 
@@ -442,20 +404,4 @@ export class MilterConnection {
       macros: () => this.macroStore.all(),
     };
   }
-}
-
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown })?.then === 'function';
-}
-
-/** The server passes one options object to every connection: merge it with the defaults once. */
-const resolved = new WeakMap<ConnectionOptions, typeof DEFAULTS>();
-function resolveOptions(options: ConnectionOptions): typeof DEFAULTS {
-  let r = resolved.get(options);
-  if (!r) {
-    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-    r = { ...DEFAULTS, ...given };
-    resolved.set(options, r);
-  }
-  return r;
 }

@@ -17,75 +17,26 @@ import {
   type TransactionHandler,
 } from '../../protocol/index.js';
 import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/index.js';
-import { type HarvestedCertificates, harvest } from '../pki/harvest.js';
-import type { DomainIdentity } from '../pki/identities.js';
 import type { LookupResult } from '../pki/partners.js';
-import { allDecryptionKeys, type Pki } from '../pki/setup.js';
-import { actionFor, type FailurePolicy } from '../policy/actions.js';
+import { allDecryptionKeys } from '../pki/setup.js';
+import { actionFor } from '../policy/actions.js';
 import { inboundFailure } from '../policy/inbound-failure.js';
-import { type InboundRequirements, isRequired } from '../policy/requirements.js';
+import { isRequired } from '../policy/requirements.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
-import type { OffloadedResult } from '../smime/outbound-offload.js';
-import type { OutboundContext, TransformReport, TransformResult } from '../smime/types.js';
+import type { TransformResult } from '../smime/types.js';
 import { applyChanges, changedBody, type NewBody, withoutFields } from './apply-edits.js';
 import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
-import { type Direction, type DirectionPolicy, domainOf, recipientDirection } from './direction.js';
+import type { GatewayDeps } from './deps.js';
+import { type Direction, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
+import { harvestSenderCertificate } from './harvest-sender.js';
 import { type Field, mtaHeaderValue } from './header-edits.js';
 import { ReceivedMessage } from './message.js';
-import { encryptionRequired, type OutboundPolicy, planOutbound } from './outbound-plan.js';
+import { encryptionRequired, planOutbound } from './outbound-plan.js';
 import { oversizedInbound } from './oversized.js';
 
-export interface GatewayLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export interface MessageOutcome {
-  readonly direction: Direction;
-  readonly action: string;
-  readonly outcome: 'ok' | 'failed';
-  readonly seconds: number;
-  readonly smime?: string;
-  /** Inbound mail we could not decrypt: the transform's error code (a bounded set). */
-  readonly decryptFailure?: string;
-}
-
-export interface GatewayDeps {
-  readonly directions: DirectionPolicy;
-  readonly outbound: OutboundPolicy;
-  readonly identities: ReadonlyMap<string, DomainIdentity>;
-  readonly pki: Pki;
-  readonly authservId: string;
-  /** The action per failure kind, DOMSEC_ON_ERROR as the fallback. */
-  readonly failures: FailurePolicy;
-  readonly requirements: InboundRequirements;
-  readonly adminAddress: string | undefined;
-  /** Inbound: keep verified multipart/signed layers for clients that show signatures. */
-  readonly keepSignatures?: boolean;
-  readonly log: GatewayLogger;
-  readonly onMessage?: (o: MessageOutcome) => void;
-  /** Where certificates harvested from verified inbound mail go. */
-  readonly harvested?: HarvestedCertificates;
-  /**
-   * Largest message, as assembled (header fields, blank line, body), kept in
-   * memory for the transform. Past it the body is dropped as it arrives and
-   * the message ends as an internal error (DOMSEC_ON_INTERNAL_ERROR). Default:
-   * the MIME layer's maxSize, beyond which no transform could read it anyway.
-   */
-  readonly maxMessageBytes?: number;
-  /**
-   * Where outbound messages of at least `minBytes` are transformed (a worker
-   * thread in `serve`, so a 25 MB message does not hold up the others); the
-   * event loop when absent.
-   */
-  readonly offload?: {
-    readonly minBytes: number;
-    transform(message: Buffer, context: OutboundContext): Promise<OffloadedResult>;
-  };
-}
+export type { GatewayDeps, GatewayLogger, MessageOutcome } from './deps.js';
 
 class Transaction implements TransactionHandler {
   private sender = '';
@@ -348,7 +299,8 @@ class Transaction implements TransactionHandler {
       'Authentication-Results',
       mtaHeaderValue(authenticationResults(d.authservId, verdict), this.leadingSpace),
     );
-    if (verdict.result === 'pass' && d.harvested) await this.harvestFrom(r.report);
+    if (verdict.result === 'pass' && d.harvested)
+      await harvestSenderCertificate(d, domainOf(this.sender), r.report);
     if (failure && policyAction !== 'accept') {
       this.logFailure(failure, policyAction);
       const decision = await divert(eom, policyAction, failure, {
@@ -410,25 +362,6 @@ class Transaction implements TransactionHandler {
       { queue: this.tx.macro('i'), failure: failure.kind, reason: failure.reason, action },
       'policy action',
     );
-  }
-
-  /** Keeps the sender domain's encryption certificate for our outbound mail to it. */
-  private async harvestFrom(report: TransformReport): Promise<void> {
-    const domain = domainOf(this.sender);
-    if (!domain || !this.deps.harvested) return;
-    try {
-      const found = await harvest(report, domain, this.deps.pki.validator);
-      if (found) {
-        await this.deps.harvested.store(domain, found.certificate, found.capabilities, new Date());
-        this.deps.log.info(
-          { domain, certificate: found.certificate.fingerprint },
-          'partner certificate harvested',
-        );
-      }
-    } catch (err) {
-      // Harvesting is a bonus: it never fails the message.
-      this.deps.log.warn({ domain, err: String(err) }, 'certificate harvesting failed');
-    }
   }
 }
 

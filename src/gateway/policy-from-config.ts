@@ -2,7 +2,7 @@
 
 import type { Config } from '../config.js';
 import { failurePolicyFrom } from '../policy/actions.js';
-import type { GatewayDeps } from './application.js';
+import type { GatewayDeps } from './deps.js';
 import { parseNetworks } from './direction.js';
 
 export type GatewayPolicy = Pick<
