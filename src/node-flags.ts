@@ -10,8 +10,8 @@
  * threads and the event loop waits for them; on a small host busy with the
  * MTA and our own transform worker those helpers wait for a core, and the
  * pause grows. Measured on 2 cores (bench `large`, 2000 small messages):
- * small-message p99 while 25 MB messages flow 24-26 ms -> 14 ms, unloaded
- * 6.7-7.2 -> 5.9 ms; the gateway bench's rates stayed within their noise
+ * small-message p99 while 25 MB messages flow 24-26 ms -> 14-18 ms, unloaded
+ * 6.7-7.2 -> 5.5-7 ms; the gateway bench's rates stayed within their noise
  * (10 KB sign+encrypt 312 -> 302, 100 KB 213 -> 225 msgs/s).
  */
 export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
