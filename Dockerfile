@@ -33,5 +33,5 @@ EXPOSE 8890 9464
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:9464/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # SIGTERM drains open messages (DOMSEC_DRAIN_TIMEOUT); give it time: docker stop -t 45.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--single-threaded-gc", "/opt/domsec-milter/dist/src/cli.js"]
+ENTRYPOINT ["node", "--single-threaded-gc", "--initial-heap-size=96", "/opt/domsec-milter/dist/src/cli.js"]
 CMD ["serve"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --initial-heap-size=96
 /**
  * Command line entry: `domsec-milter serve | check-config | keygen | transform | help`.
  * Only this file (with config.ts) touches process.env and process.exit.

@@ -13,5 +13,14 @@
  * small-message p99 while 25 MB messages flow 24-26 ms -> 14-18 ms, unloaded
  * 6.7-7.2 -> 5.5-7 ms; the gateway bench's rates stayed within their noise
  * (10 KB sign+encrypt 312 -> 302, 100 KB 213 -> 225 msgs/s).
+ *
+ * --initial-heap-size=96 (MB): the milter's live heap is ~12 MB, and V8
+ * sized its old-generation limit from that, so the ArrayBuffer traffic of a
+ * large message (~110 MB through the event loop) kept starting incremental
+ * marking: ~2 mark-compacts per 25 MB message, ~40 ms of the event loop's
+ * ~120 ms for it. With this floor: ~60 ms per large message (64 MB: 78 ms,
+ * 128 MB: 64 ms), small-message p99 under 25 MB messages 18-21 -> 15-20 ms,
+ * gateway 100 KB sign+encrypt 185 -> 198 msgs/s (10 KB 259 -> 251, noise);
+ * it costs ~20-30 MB of resident memory.
  */
-export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
+export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-heap-size=96'];
