@@ -4,7 +4,7 @@
  * identifiers, and the ways a certificate is named.
  */
 
-import { childrenOf, contentOf, encodingOf, oidText, type Tlv } from './der-reader.js';
+import { childrenOf, contentOf, encodingOf, oidText, readTlv, type Tlv } from './der-reader.js';
 
 export const TAG = {
   INTEGER: 0x02,
@@ -22,6 +22,21 @@ export type CertificateId =
 /** `bytes` (a subarray of `der`) as a Buffer over the same memory. */
 export function bufferOf(der: Uint8Array, bytes: Uint8Array): Buffer {
   return Buffer.from(der.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * A DER ContentInfo filling all of `der`: its content type and the SEQUENCE
+ * inside [0] EXPLICIT; undefined for any other shape. Throws on encodings
+ * the reader refuses (the callers catch).
+ */
+export function contentInfoOf(der: Uint8Array): { contentType: string; body: Tlv } | undefined {
+  const ci = readTlv(der, 0);
+  if (ci.tag !== TAG.SEQUENCE || ci.end !== der.length) return undefined;
+  const [type, explicit, rest] = childrenOf(der, ci);
+  if (type?.tag !== TAG.OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
+  const [body, more] = childrenOf(der, explicit);
+  if (body?.tag !== TAG.SEQUENCE || more) return undefined;
+  return { contentType: oidText(contentOf(der, type)), body };
 }
 
 /** AlgorithmIdentifier: the OID and the parameters' DER (absent when none); undefined if malformed. */

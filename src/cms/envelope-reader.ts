@@ -8,8 +8,15 @@
  * asn1js path in decrypt.ts, as before.
  */
 
-import { algorithmOf, bufferOf, type CertificateId, certificateIdOf, TAG } from './der-fields.js';
-import { childrenOf, contentOf, encodingOf, oidText, readTlv, type Tlv } from './der-reader.js';
+import {
+  algorithmOf,
+  bufferOf,
+  type CertificateId,
+  certificateIdOf,
+  contentInfoOf,
+  TAG,
+} from './der-fields.js';
+import { childrenOf, contentOf, encodingOf, oidText, type Tlv } from './der-reader.js';
 import { OID } from './oids.js';
 
 export interface KeyTransportRecipient {
@@ -53,15 +60,11 @@ function keyTransportRecipient(der: Uint8Array, t: Tlv): KeyTransportRecipient |
 /** The envelope, or undefined when it is not the common shape this reads. */
 export function readKeyTransportEnvelope(der: Uint8Array): KeyTransportEnvelope | undefined {
   try {
-    const ci = readTlv(der, 0);
-    if (ci.tag !== TAG.SEQUENCE || ci.end !== der.length) return undefined;
-    const [type, explicit, rest] = childrenOf(der, ci);
-    if (type?.tag !== TAG.OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
-    const contentType = oidText(contentOf(der, type));
-    const authenticated = contentType === OID.authEnvelopedData;
-    if (!authenticated && contentType !== OID.envelopedData) return undefined;
-    const [body, more] = childrenOf(der, explicit);
-    if (body?.tag !== TAG.SEQUENCE || more) return undefined;
+    const ci = contentInfoOf(der);
+    if (!ci) return undefined;
+    const authenticated = ci.contentType === OID.authEnvelopedData;
+    if (!authenticated && ci.contentType !== OID.envelopedData) return undefined;
+    const body = ci.body;
     const fields = childrenOf(der, body);
     // version, recipientInfos TAG.SET, encryptedContentInfo; no originatorInfo [0].
     const [version, infos, eci] = fields;

@@ -8,7 +8,14 @@
  * each SignerInfo then read here from its own bytes.
  */
 
-import { algorithmOf, bufferOf, type CertificateId, certificateIdOf, TAG } from './der-fields.js';
+import {
+  algorithmOf,
+  bufferOf,
+  type CertificateId,
+  certificateIdOf,
+  contentInfoOf,
+  TAG,
+} from './der-fields.js';
 import { childrenOf, contentOf, encodingOf, oidText, readTlv, type Tlv } from './der-reader.js';
 import { OID } from './oids.js';
 
@@ -103,14 +110,9 @@ export interface SignedDataView {
 /** A DER ContentInfo(SignedData) by position; undefined for anything else (BER, other types). */
 export function readSignedData(der: Uint8Array): SignedDataView | undefined {
   try {
-    const ci = readTlv(der, 0);
-    if (ci.tag !== TAG.SEQUENCE || ci.end !== der.length) return undefined;
-    const [type, explicit, rest] = childrenOf(der, ci);
-    if (type?.tag !== TAG.OBJECT_IDENTIFIER || explicit?.tag !== 0xa0 || rest) return undefined;
-    if (oidText(contentOf(der, type)) !== OID.signedData) return undefined;
-    const [sd, more] = childrenOf(der, explicit);
-    if (sd?.tag !== TAG.SEQUENCE || more) return undefined;
-    const fields = childrenOf(der, sd);
+    const ci = contentInfoOf(der);
+    if (ci?.contentType !== OID.signedData) return undefined;
+    const fields = childrenOf(der, ci.body);
     const [version, digestAlgs, encap] = fields;
     const signerInfos = fields.at(-1);
     if (
