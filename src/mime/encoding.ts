@@ -148,6 +148,46 @@ export function writeBase64Lines(out: Buffer, pos: number, bytes: Uint8Array): n
   return at;
 }
 
+/** Bytes of one base64 line with its CRLF. */
+const BASE64_LINE_BYTES = BASE64_LINE + 2;
+
+/**
+ * The base64 lines of the concatenation of `parts`, written a piece of at
+ * most `pieceBytes` (whole lines; only the last piece may end in a short
+ * line) at a time, each piece in an ArrayBuffer of its own that can be
+ * transferred to another thread. A 25 MB ciphertext then never exists as
+ * one 34 MB encoding: each piece is made when it is asked for.
+ */
+export function* base64LinePieces(
+  parts: readonly Uint8Array[],
+  pieceBytes: number,
+): Generator<Buffer, void, undefined> {
+  const octetsPerPiece = Math.floor(pieceBytes / BASE64_LINE_BYTES) * BASE64_LINE_OCTETS;
+  if (octetsPerPiece === 0) throw new RangeError(`a piece of ${pieceBytes} bytes holds no line`);
+  let gathered: Uint8Array[] = [];
+  let size = 0;
+  const flush = (): Buffer => {
+    const input = gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered);
+    gathered = [];
+    size = 0;
+    // Never from the shared pool: the piece's ArrayBuffer must be its alone.
+    const out = Buffer.allocUnsafeSlow(base64LinesLength(input.length));
+    writeBase64Lines(out, 0, input);
+    return out;
+  };
+  for (const part of parts) {
+    let off = 0;
+    while (off < part.length) {
+      const take = Math.min(octetsPerPiece - size, part.length - off);
+      gathered.push(part.subarray(off, off + take));
+      size += take;
+      off += take;
+      if (size === octetsPerPiece) yield flush();
+    }
+  }
+  if (size > 0) yield flush();
+}
+
 /** Base64 in lines of 76 characters, each (the last included) ended by CRLF. */
 export function encodeBase64Lines(bytes: Buffer): Buffer {
   const out = Buffer.allocUnsafe(base64LinesLength(bytes.length));

@@ -8,6 +8,7 @@ export {
 } from './build.js';
 export { type ContentType, contentType, defaultContentType } from './content-type.js';
 export {
+  base64LinePieces,
   base64LinesLength,
   canonicalize,
   decodeBase64,

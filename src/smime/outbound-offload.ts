@@ -3,7 +3,8 @@
  * priority: even sliced (src/util/slices.ts), 250 ms of hashing, encryption
  * and encoding on the event loop raised small messages' p99 latency fourfold
  * while 25 MB messages went through. The result is the same transform's:
- * the worker runs transformOutbound on the same context.
+ * the worker runs transformOutboundDeferred on the same context and writes
+ * an encrypted body's base64 a piece at a time, as the pieces are fetched.
  */
 
 import { Worker } from 'node:worker_threads';

@@ -33,6 +33,8 @@ import { classify, isOpaquelyProtected, type Protection } from './detect.js';
 import { failure, type ReportBuilder, reportBuilder } from './results.js';
 import type {
   ContentCipher,
+  DeferredTransformResult,
+  EncodeLater,
   OutboundContext,
   OutboundOptions,
   PartnerCertificate,
@@ -40,13 +42,14 @@ import type {
 } from './types.js';
 import {
   assembleMessage,
+  encodeBase64LinesAfterSliced,
   entity,
   entityParts,
   MICALG,
   multipartSignedParts,
   partitionHeaders,
   pkcs7MimeEntity,
-  pkcs7MimeMessage,
+  pkcs7MimeHead,
 } from './wire.js';
 
 /**
@@ -171,6 +174,24 @@ export async function transformOutbound(
   message: Buffer,
   ctx: OutboundContext,
 ): Promise<TransformResult> {
+  const r = await transformOutboundDeferred(message, ctx);
+  if (!r.ok) return r;
+  const m = r.message;
+  return {
+    ...r,
+    message: Buffer.isBuffer(m) ? m : await encodeBase64LinesAfterSliced(m.head, m.der),
+  };
+}
+
+/**
+ * transformOutbound, except that an encrypted message's base64 body is left
+ * to be written by whoever takes it (EncodeLater): the worker thread that
+ * transforms large messages encodes it a piece at a time.
+ */
+export async function transformOutboundDeferred(
+  message: Buffer,
+  ctx: OutboundContext,
+): Promise<DeferredTransformResult> {
   const report = reportBuilder('outbound');
   const limits = ctx.limits ?? DEFAULT_MIME_LIMITS;
   const opts = ctx.options;
@@ -245,12 +266,9 @@ export async function transformOutbound(
       const { der, smimeType } = await encrypt(current, ctx, report);
       report.action('encrypted');
       if (!(opts.tripleWrap && sign)) {
-        // The last step writes the whole message at once: no copy per wrapping level.
-        return {
-          ok: true,
-          message: await pkcs7MimeMessage(outer, der, smimeType),
-          report: report.done(),
-        };
+        // The body is written once, by the caller: no copy per wrapping level.
+        const later: EncodeLater = { head: pkcs7MimeHead(outer, smimeType), der };
+        return { ok: true, message: later, report: report.done() };
       }
       const envelope = await pkcs7MimeEntity(der, smimeType);
       current = (await signEntity(envelope, ctx.signer!, opts, [])).entity;

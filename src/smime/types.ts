@@ -118,3 +118,20 @@ export interface TransformReport {
 export type TransformResult =
   | { readonly ok: true; readonly message: Buffer; readonly report: TransformReport }
   | { readonly ok: false; readonly error: TransformError; readonly report: TransformReport };
+
+/**
+ * An encrypted output whose body, the base64 lines of `der`, is not written
+ * yet: a worker hands such a body over a piece at a time, so the whole
+ * encoding (34 MB for a 25 MB message) never exists at once.
+ */
+export interface EncodeLater {
+  /** The header block, blank line included. */
+  readonly head: Buffer;
+  /** The CMS object whose base64 lines are the body. */
+  readonly der: readonly Buffer[];
+}
+
+/** TransformResult whose message may still be an EncodeLater. */
+export type DeferredTransformResult =
+  | { readonly ok: true; readonly message: Buffer | EncodeLater; readonly report: TransformReport }
+  | { readonly ok: false; readonly error: TransformError; readonly report: TransformReport };

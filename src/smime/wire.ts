@@ -78,22 +78,14 @@ export function pkcs7MimeEntity(der: Parts, smimeType: SmimeType): Promise<Buffe
   );
 }
 
-/**
- * A whole message whose entity is a pkcs7-mime object: outer headers,
- * MIME-Version, the entity headers and the base64 written into one buffer,
- * so a 25 MB ciphertext is not copied again for each wrapping step.
- */
-export function pkcs7MimeMessage(
-  outer: readonly HeaderField[],
-  der: Parts,
-  smimeType: SmimeType,
-): Promise<Buffer> {
+/** The header block (blank line included) of a whole message whose entity is a pkcs7-mime object. */
+export function pkcs7MimeHead(outer: readonly HeaderField[], smimeType: SmimeType): Buffer {
   const head = serializeHeaders([
     ...outer,
     makeHeader('MIME-Version', '1.0'),
     ...pkcs7MimeHeaders(smimeType),
   ]);
-  return encodeBase64LinesAfterSliced(Buffer.concat([head, CRLF]), der);
+  return Buffer.concat([head, CRLF]);
 }
 
 const LINE_OCTETS = 57; // input octets per 76-character base64 line

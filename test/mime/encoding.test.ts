@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  base64LinePieces,
   base64LinesLength,
   canonicalize,
   decodeBase64,
@@ -119,6 +120,60 @@ describe('base64', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('base64LinePieces', () => {
+  const LINE_BYTES = 78;
+
+  test('property: the pieces make the lines encodeBase64Lines writes, whole lines each', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 700 }), { maxLength: 6 }),
+        fc.integer({ min: LINE_BYTES, max: 10 * LINE_BYTES + 77 }),
+        (parts, pieceBytes) => {
+          const pieces = [...base64LinePieces(parts, pieceBytes)];
+          const whole = Buffer.concat(parts);
+          assert.deepEqual(Buffer.concat(pieces), encodeBase64Lines(whole));
+          const perPiece = Math.floor(pieceBytes / LINE_BYTES) * LINE_BYTES;
+          for (const [i, piece] of pieces.entries()) {
+            assert.ok(piece.length > 0 && piece.length <= pieceBytes);
+            // Every piece but the last is the same number of whole lines.
+            if (i < pieces.length - 1) assert.equal(piece.length, perPiece);
+          }
+          assert.equal(pieces.length, Math.ceil(whole.length / ((perPiece / LINE_BYTES) * 57)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  test('each piece owns its ArrayBuffer, even a small one (transferable without a copy)', () => {
+    const parts = [Buffer.alloc(95_000, 1), Buffer.alloc(770, 2)]; // two pieces of 47 880 octets and 10 over
+    const pieces = [...base64LinePieces(parts, 64 * 1024)];
+    assert.ok(pieces.length >= 3);
+    // The last is 100 bytes: a pooled Buffer would share the pool's 8 KiB ArrayBuffer.
+    assert.ok(pieces.at(-1)!.length < 4096);
+    for (const p of pieces) {
+      assert.equal(p.byteOffset, 0);
+      assert.equal(p.buffer.byteLength, p.length);
+    }
+  });
+
+  test('nothing is encoded before a piece is asked for', () => {
+    const part = Buffer.alloc(57 * 3, 7);
+    const pieces = base64LinePieces([part], LINE_BYTES);
+    assert.equal(pieces.next().value?.toString(), `${part.subarray(0, 57).toString('base64')}\r\n`);
+    // Changed after the first piece was written: the later pieces see the change.
+    part.fill(9, 57);
+    assert.equal(
+      pieces.next().value?.toString(),
+      `${part.subarray(57, 114).toString('base64')}\r\n`,
+    );
+  });
+
+  test('a piece smaller than one line is refused', () => {
+    assert.throws(() => [...base64LinePieces([Buffer.alloc(10)], 77)], RangeError);
   });
 });
 
