@@ -6,7 +6,15 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -39,17 +47,26 @@ interface Variant {
   stop(): Promise<void>;
 }
 
+/** How Postfix reaches the milters: TCP on loopback, or unix sockets (Debian's default for OpenDKIM). */
+export type MilterTransport = 'inet' | 'unix';
+
 async function startOpenDkim(
   dir: string,
   key: string,
+  transport: MilterTransport,
 ): Promise<{ address: string; stop(): Promise<void> }> {
   const port = await freePort();
+  // OpenDKIM makes its socket after dropping to its user: in a directory of its own.
+  const socketDir = join(dir, 'run');
+  const socketPath = join(socketDir, 'opendkim.sock');
   const keyPath = join(dir, 'dkim.key');
   writeFileSync(keyPath, key, { mode: 0o600 });
   // OpenDKIM drops to its own user and insists the key is readable by it alone.
   const uid = Number(execFileSync('id', ['-u', 'opendkim']).toString());
   const gid = Number(execFileSync('id', ['-g', 'opendkim']).toString());
   chownSync(keyPath, uid, gid);
+  mkdirSync(socketDir, { mode: 0o755 });
+  chownSync(socketDir, uid, gid);
   const conf = join(dir, 'opendkim.conf');
   writeFileSync(
     conf,
@@ -62,7 +79,9 @@ async function startOpenDkim(
       'Canonicalization relaxed/simple',
       'InternalHosts 127.0.0.1',
       'UserID opendkim',
-      `Socket inet:${port}@127.0.0.1`,
+      // Its socket is made as user opendkim; Postfix's smtpd must be able to connect to it.
+      'UMask 000',
+      transport === 'unix' ? `Socket local:${socketPath}` : `Socket inet:${port}@127.0.0.1`,
       `PidFile ${join(dir, 'opendkim.pid')}`,
     ].join('\n'),
   );
@@ -76,14 +95,14 @@ async function startOpenDkim(
   });
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const up = await acceptsConnections(port);
+    const up = transport === 'unix' ? existsSync(socketPath) : await acceptsConnections(port);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline)
       throw new Error(`opendkim did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    address: `inet:127.0.0.1:${port}`,
+    address: transport === 'unix' ? `unix:${socketPath}` : `inet:127.0.0.1:${port}`,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
@@ -93,7 +112,7 @@ async function startOpenDkim(
 }
 
 export async function gatewayBenchmarks(
-  o: { messages: number; rounds: number; sizes: number[] },
+  o: { messages: number; rounds: number; sizes: number[]; transport: MilterTransport },
   log: (s: string) => void,
 ): Promise<GatewayRow[]> {
   if (!existsSync('/usr/sbin/opendkim'))
@@ -127,19 +146,30 @@ export async function gatewayBenchmarks(
   try {
     // OpenDKIM refuses a configuration or key under a world-writable directory such as /tmp.
     const dkimDir = mkdtempSync('/var/lib/domsec-dkim-');
-    const dkim = await startOpenDkim(dkimDir, keyPem(org.signing.privateKey));
+    const dkim = await startOpenDkim(dkimDir, keyPem(org.signing.privateKey), o.transport);
     stops.push(async () => {
       await dkim.stop();
       rmSync(dkimDir, { recursive: true, force: true });
     });
-    const outbound = await startServe({
+    const postfixGid = Number(execFileSync('id', ['-g', 'postfix']).toString());
+    /** A domsec milter on the chosen transport; a unix socket is given to Postfix's group. */
+    const serveOn = async (name: string, env: Record<string, string>) => {
+      const path = join(dir, `${name}.sock`);
+      const serve = await startServe({
+        ...env,
+        ...(o.transport === 'unix' ? { DOMSEC_LISTEN: `unix:${path}` } : {}),
+      });
+      if (o.transport === 'unix') chownSync(path, 0, postfixGid);
+      return { stop: serve.stop, address: o.transport === 'unix' ? `unix:${path}` : serve.address };
+    };
+    const outbound = await serveOn('outbound', {
       DOMSEC_LOG_LEVEL: 'warn',
       DOMSEC_LOCAL_DOMAINS: 'example.org',
       DOMSEC_KEYS_DIR: join(dir, 'org'),
       DOMSEC_PARTNER_CERTS: join(dir, 'partner.pem'),
     });
     stops.push(async () => void (await outbound.stop()));
-    const inbound = await startServe({
+    const inbound = await serveOn('inbound', {
       DOMSEC_LOG_LEVEL: 'warn',
       DOMSEC_LOCAL_DOMAINS: 'example.net',
       DOMSEC_KEYS_DIR: join(dir, 'net'),

@@ -99,7 +99,9 @@ export async function startServe(
   // milter port accepts earlier, so a connect is the sign only at quieter levels.
   const level = env['DOMSEC_LOG_LEVEL'] ?? 'info';
   const quiet = level === 'warn' || level === 'error';
-  while (quiet ? !(await acceptsConnections(port)) : !out.includes('milter listening')) {
+  const listen = env['DOMSEC_LISTEN'];
+  const milterSocket = listen?.startsWith('unix:') ? listen.slice('unix:'.length) : port;
+  while (quiet ? !(await acceptsConnections(milterSocket)) : !out.includes('milter listening')) {
     if (child.exitCode !== null) throw new Error(`domsec-milter exited ${child.exitCode}: ${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -24,10 +24,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:`port` right now. */
-export function acceptsConnections(port: number): Promise<boolean> {
+/** Whether something accepts on 127.0.0.1:`port`, or on the unix socket at `port` when it is a path. */
+export function acceptsConnections(port: number | string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = typeof port === 'string' ? connect(port) : connect(port, '127.0.0.1');
     s.once('connect', () => {
       s.destroy();
       resolve(true);
