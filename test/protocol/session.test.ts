@@ -339,6 +339,44 @@ describe('milter session', () => {
     assert.ok(Buffer.concat(chunks).equals(body));
   });
 
+  test('a peer streaming a large body gets one read per turn of the event loop, not 32', async () => {
+    // libuv reads up to 32 x 64 KiB from one socket per turn: a small message's
+    // packets on another connection would wait behind 2 MiB of this body.
+    let bytesThisTurn = 0;
+    let mostInOneTurn = 0;
+    let received = 0;
+    const { app } = recorder(
+      {
+        body: (chunk) => {
+          bytesThisTurn += chunk.length;
+          received += chunk.length;
+          return undefined;
+        },
+      },
+      {},
+      // As the gateway asks Postfix: no reply per body packet, so the client just streams.
+      { noReply: ['body'] },
+    );
+    const m = await start(app);
+    const c = await m.client();
+    await c.mail('<a@example.org>');
+    let ticking = true;
+    const tick = () => {
+      mostInOneTurn = Math.max(mostInOneTurn, bytesThisTurn);
+      bytesThisTurn = 0;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const chunk = Buffer.alloc(65535, 0x41);
+    const frames = Buffer.concat(Array.from({ length: 256 }, () => encodeFrame(Cmd.BODY, chunk)));
+    c.writeRaw(frames);
+    await until(() => received === 256 * 65535, 20_000, 'the whole body handled');
+    ticking = false;
+    // One read (64 KiB) per turn, and the rest of a packet it ended inside.
+    assert.ok(mostInOneTurn <= 3 * 65535, `${mostInOneTurn} body bytes in one turn`);
+    assert.deepEqual((await c.endOfMessage()).decision, Decisions.accept);
+  });
+
   test('progress is sent while a slow end of message runs', async () => {
     const { app } = recorder({
       endOfMessage: async () => {
