@@ -29,6 +29,7 @@ import type {
 import { MacroStore } from './macros.js';
 import { type Negotiated, negotiate } from './negotiate.js';
 import { PacketWriter } from './packet-writer.js';
+import { ReadPacing } from './read-pacing.js';
 import { type Decision, Decisions } from './replies.js';
 
 const NOOP_LOGGER: ProtocolLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -40,19 +41,13 @@ interface Transaction {
 
 export type { ConnectionOptions } from './connection-options.js';
 
-/** What libuv reads from a stream at most at once: a read this long means more is waiting. */
-const FULL_READ_BYTES = 64 * 1024;
-
 export class MilterConnection {
   private readonly opts: ResolvedOptions;
   private readonly log: ProtocolLogger;
   private readonly decoder: FrameDecoder;
   private readonly queue: Frame[] = [];
   private queuedBytes = 0;
-  /** Reading is paused while more than maxQueuedBytes wait to be handled. */
-  private backpressure = false;
-  /** Reading is paused until the next turn of the event loop (see onData). */
-  private yielding = false;
+  private readonly pacing: ReadPacing;
   private processing = false;
   private readonly macroStore = new MacroStore();
   private negotiated: Negotiated | undefined;
@@ -77,6 +72,7 @@ export class MilterConnection {
     this.log = options.logger ?? NOOP_LOGGER;
     this.decoder = new FrameDecoder(this.opts.maxFrameLength);
     this.writer = new PacketWriter(socket, () => this.closed);
+    this.pacing = new ReadPacing(socket, this.opts.maxQueuedBytes, () => this.closed);
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -119,27 +115,8 @@ export class MilterConnection {
       this.queue.push(frame);
       this.queuedBytes += frame.data.length;
     }
-    if (this.queuedBytes > this.opts.maxQueuedBytes) this.backpressure = true;
-    if (chunk.length >= FULL_READ_BYTES && !this.yielding) {
-      // A read that filled libuv's buffer: more is waiting. libuv would read on (up to
-      // 32 reads per turn) before any other connection is served; a peer streaming a
-      // 25 MB body gets one read per turn instead, so a small message's packets wait
-      // behind 64 KiB of it, not 2 MiB.
-      this.yielding = true;
-      setImmediate(() => {
-        this.yielding = false;
-        this.updateReading();
-      });
-    }
-    this.updateReading();
+    this.pacing.afterRead(chunk.length, this.queuedBytes);
     if (!this.processing && this.queue.length > 0) void this.processQueue();
-  }
-
-  private updateReading(): void {
-    if (this.closed) return;
-    const pause = this.backpressure || this.yielding;
-    if (pause && !this.socket.isPaused()) this.socket.pause();
-    else if (!pause && this.socket.isPaused()) this.socket.resume();
   }
 
   private onIdle(): void {
@@ -162,10 +139,7 @@ export class MilterConnection {
       while (this.queue.length > 0 && !this.closed) {
         const frame = this.queue.shift()!;
         this.queuedBytes -= frame.data.length;
-        if (this.backpressure && this.queuedBytes <= this.opts.maxQueuedBytes / 2) {
-          this.backpressure = false;
-          this.updateReading();
-        }
+        this.pacing.afterTake(this.queuedBytes);
         await this.handleFrame(frame);
       }
     } catch (err) {
