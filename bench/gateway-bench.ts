@@ -65,8 +65,10 @@ async function startOpenDkim(
   const uid = Number(execFileSync('id', ['-u', 'opendkim']).toString());
   const gid = Number(execFileSync('id', ['-g', 'opendkim']).toString());
   chownSync(keyPath, uid, gid);
-  mkdirSync(socketDir, { mode: 0o755 });
-  chownSync(socketDir, uid, gid);
+  if (transport === 'unix') {
+    mkdirSync(socketDir, { mode: 0o755 });
+    chownSync(socketDir, uid, gid);
+  }
   const conf = join(dir, 'opendkim.conf');
   writeFileSync(
     conf,
@@ -154,13 +156,11 @@ export async function gatewayBenchmarks(
     const postfixGid = Number(execFileSync('id', ['-g', 'postfix']).toString());
     /** A domsec milter on the chosen transport; a unix socket is given to Postfix's group. */
     const serveOn = async (name: string, env: Record<string, string>) => {
+      if (o.transport === 'inet') return startServe(env);
       const path = join(dir, `${name}.sock`);
-      const serve = await startServe({
-        ...env,
-        ...(o.transport === 'unix' ? { DOMSEC_LISTEN: `unix:${path}` } : {}),
-      });
-      if (o.transport === 'unix') chownSync(path, 0, postfixGid);
-      return { stop: serve.stop, address: o.transport === 'unix' ? `unix:${path}` : serve.address };
+      const serve = await startServe({ ...env, DOMSEC_LISTEN: `unix:${path}` });
+      chownSync(path, 0, postfixGid);
+      return { stop: serve.stop, address: `unix:${path}` };
     };
     const outbound = await serveOn('outbound', {
       DOMSEC_LOG_LEVEL: 'warn',
