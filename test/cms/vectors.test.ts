@@ -1,17 +1,17 @@
 /**
- * The RFC 9216 / draft-ireland-examples-cms objects, read from
- * DOMSEC_VECTORS_DIR (default ../shared/vectors beside the project).
+ * The RFC 9216 / draft-ireland-examples-cms objects kept under test/vectors/.
  */
 import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { type CertificateInfo, loadCertificatesPem } from '../../src/cms/certificate.js';
 import { decryptEnvelope } from '../../src/cms/decrypt.js';
 import { verifySignedData } from '../../src/cms/verify.js';
+import { CMS_VECTORS } from '../helpers/vectors.js';
 
-const ROOT = resolve(process.env['DOMSEC_VECTORS_DIR'] ?? '../shared/vectors', 'examples-cms');
+const ROOT = CMS_VECTORS;
 const SAMPLE = 'This is some sample content.';
 
 const file = (name: string) => readFileSync(join(ROOT, 'binary-files', `${name}.p7m`));
@@ -23,10 +23,7 @@ describe('public CMS test vectors (RFC 9216 keys)', () => {
   let alice: CertificateInfo;
   let carlos: CertificateInfo;
   before(() => {
-    assert.ok(
-      existsSync(ROOT),
-      `CMS vectors not found at ${ROOT}: set DOMSEC_VECTORS_DIR to the folder holding examples-cms/`,
-    );
+    assert.ok(existsSync(ROOT), `CMS vectors not found at ${ROOT}`);
     alice = cert('lamps-alice.crt');
     carlos = cert('lamps-carlos.crt');
   });

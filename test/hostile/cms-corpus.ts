@@ -7,9 +7,9 @@
  */
 
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type CertificateInfo, loadCertificatesPem } from '../../src/cms/certificate.js';
 import { createCompressedData } from '../../src/cms/compressed.js';
 import type { DecryptionKey } from '../../src/cms/decrypt.js';
@@ -26,6 +26,7 @@ import { certificatePem, type DomainPki, generateDomainPki, keyPem } from '../..
 import { transformOutbound } from '../../src/smime/outbound.js';
 import type { OutboundOptions } from '../../src/smime/types.js';
 import { runTool, withTempDir } from '../helpers/openssl.js';
+import { CMS_VECTORS } from '../helpers/vectors.js';
 
 export const CONTENT = Buffer.from(
   'Content-Type: text/plain; charset=us-ascii\r\n\r\nThe domain signs this.\r\n',
@@ -77,9 +78,7 @@ const keyOf = (p: DomainPki): DecryptionKey => ({
 });
 
 function vectors(): { der: Record<string, Buffer>; keys: DecryptionKey[] } {
-  const root = resolve(process.env['DOMSEC_VECTORS_DIR'] ?? '../shared/vectors', 'examples-cms');
-  if (!existsSync(root))
-    throw new Error(`CMS vectors not found at ${root}: set DOMSEC_VECTORS_DIR`);
+  const root = CMS_VECTORS;
   const names = [
     'signedByAliceRSA',
     'signedByAliceRSAPSS',
