@@ -51,7 +51,7 @@ export interface MessageSpec {
   readonly helo?: string;
   readonly from: string;
   readonly rcpts: readonly string[];
-  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly headers: ReadonlyArray<readonly [string, string | Buffer]>;
   readonly body: Buffer;
   readonly macros?: Partial<Record<'connect' | 'mail' | 'rcpt' | 'eom', Record<string, string>>>;
 }

@@ -5,7 +5,7 @@
 
 import type { AnyVariable } from './config.js';
 import { domains, oneOf, type Parsed } from './config-values.js';
-import { ACTIONS, type Action } from './policy/actions.js';
+import { ACTIONS, type Action, SILENT_ACTIONS } from './policy/actions.js';
 
 const ADDRESS =
   /^[^\s@<>()",;:\\[\]]+@([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/i;
@@ -13,9 +13,20 @@ const ADDRESS =
 const action = (raw: string): Parsed<Action | undefined> =>
   raw === '' ? undefined : oneOf(ACTIONS)(raw);
 
+/** Actions that answer 250: the sender learns nothing from the reply. */
+const silentAction = (raw: string): Parsed<Action | undefined> =>
+  raw === ''
+    ? undefined
+    : SILENT_ACTIONS.includes(raw as Action)
+      ? (raw as Action)
+      : {
+          expected: `${SILENT_ACTIONS.join(' | ')} (a refusal would tell the sender whether the message decrypted: a decryption oracle)`,
+        };
+
 const orEmptyDomains = (raw: string) => (raw === '' ? [] : domains(raw));
 
 const ACTION_LIST = ACTIONS.map((a) => `\`${a}\``).join(' | ');
+const SILENT_LIST = SILENT_ACTIONS.map((a) => `\`${a}\``).join(' | ');
 
 export const POLICY_VARIABLES: readonly AnyVariable[] = [
   {
@@ -66,8 +77,8 @@ export const POLICY_VARIABLES: readonly AnyVariable[] = [
     name: 'DOMSEC_ON_DECRYPT_FAILURE',
     key: 'onDecryptFailure',
     default: '',
-    description: `inbound mail we cannot decrypt: ${ACTION_LIST} [DOMSEC_ON_ERROR]`,
-    parse: action,
+    description: `inbound encrypted mail not delivered decrypted (not to our key, does not decrypt, or AES-CBC content no bound signature vouches for): ${SILENT_LIST} [accept: delivered as it came]; never reject or tempfail, which would tell the sender whether it decrypted`,
+    parse: silentAction,
   },
   {
     name: 'DOMSEC_ON_BAD_SIGNATURE',

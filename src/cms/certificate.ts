@@ -47,16 +47,21 @@ export function toPem(der: Buffer, label = 'CERTIFICATE'): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-function parseSubjectAltNames(text: string | undefined): { email: string[]; dns: string[] } {
+/**
+ * The rfc822Name and dNSName entries of the subjectAltName extension, read
+ * from the extension's structure. Not from X509Certificate.subjectAltName:
+ * that is a display string, in which a name holding ", DNS:" would read as
+ * a second entry.
+ */
+function subjectAltNames(cert: pkijs.Certificate): { email: string[]; dns: string[] } {
   const email: string[] = [];
   const dns: string[] = [];
-  for (const part of (text ?? '').split(/,\s*/)) {
-    const colon = part.indexOf(':');
-    if (colon < 0) continue;
-    const kind = part.slice(0, colon);
-    const value = part.slice(colon + 1).replace(/^"|"$/g, '');
-    if (kind === 'email') email.push(value.toLowerCase());
-    else if (kind === 'DNS') dns.push(value.toLowerCase());
+  const ext = cert.extensions?.find((e) => e.extnID === OID.subjectAltName);
+  const names = ext?.parsedValue instanceof pkijs.AltName ? ext.parsedValue.altNames : [];
+  for (const n of names) {
+    if (typeof n.value !== 'string') continue;
+    if (n.type === 1) email.push(n.value.toLowerCase());
+    else if (n.type === 2) dns.push(n.value.toLowerCase());
   }
   return { email, dns };
 }
@@ -108,7 +113,7 @@ function describeCertificate(
   const offset = fields[0]?.idBlock.tagClass === 3 ? 1 : 0;
   const ski = cert.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
   const skiValue = ski?.parsedValue as asn1js.OctetString | undefined;
-  const names = parseSubjectAltNames(x509.subjectAltName);
+  const names = subjectAltNames(cert);
   return {
     der,
     pkijs: cert,

@@ -121,6 +121,12 @@ export function newContentKey(cipher: ContentCipher): Buffer {
 }
 
 /** PKCS#7 padding (RFC 5652 6.3): n bytes of value n, 1 <= n <= block size. */
+/**
+ * CBC padding off, without a decision on it: bad padding strips nothing and
+ * raises nothing. Whether padding was valid must not change what happens
+ * next (Vaudenay's padding oracle): CBC content is judged by the signature
+ * inside it, which bad padding cannot make valid.
+ */
 function removePadding(plain: Buffer, blockSize: number): Buffer {
   const n = plain[plain.length - 1] ?? 0;
   let bad = n === 0 || n > blockSize ? 1 : 0;
@@ -128,8 +134,7 @@ function removePadding(plain: Buffer, blockSize: number): Buffer {
     // Every one of the last n bytes must equal n; the loop length does not depend on n.
     if (i <= n && plain[plain.length - i] !== n) bad = 1;
   }
-  if (bad) throw decryptionFailed();
-  return plain.subarray(0, plain.length - n);
+  return plain.subarray(0, plain.length - n * (1 - bad));
 }
 
 function decryptionFailed(): CmsError {

@@ -4,7 +4,13 @@
  * agreement; AES-CBC, AES-GCM and ChaCha20-Poly1305 content.
  */
 
-import { constants, createPublicKey, type KeyObject, privateDecrypt } from 'node:crypto';
+import {
+  constants,
+  createPublicKey,
+  type KeyObject,
+  privateDecrypt,
+  randomBytes,
+} from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import {
@@ -22,7 +28,11 @@ import {
 import { type CertificateInfo, identifies } from './certificate.js';
 import { cipherKeyLength, decryptContent } from './content-encryption.js';
 import { octetStringContent, parseContentInfo } from './content-info.js';
-import { type KeyTransportEnvelope, readKeyTransportEnvelope } from './envelope-reader.js';
+import {
+  type KeyTransportEnvelope,
+  MAX_RECIPIENT_INFOS,
+  readKeyTransportEnvelope,
+} from './envelope-reader.js';
 import { agreeAndUnwrap } from './key-agreement.js';
 import { OID } from './oids.js';
 import { decryptPkcs1KeyTransport } from './rsa-pkcs1.js';
@@ -46,7 +56,9 @@ export interface DecryptResult {
 
 interface Envelope {
   readonly authenticated: boolean;
+  /** The first ones, up to MAX_RECIPIENT_INFOS recipients (recipientsIn). */
   readonly recipientInfos: pkijs.RecipientInfo[];
+  readonly moreRecipients: boolean;
   readonly contentType: string;
   readonly algorithm: pkijs.AlgorithmIdentifier;
   readonly ciphertext: Buffer;
@@ -56,6 +68,16 @@ interface Envelope {
 
 function fail(message: string): never {
   throw new CmsError('malformed', message);
+}
+
+/**
+ * Recipients a RecipientInfo names: a KeyAgreeRecipientInfo ([1]) one per
+ * RecipientEncryptedKey (its last field), any other one.
+ */
+function recipientsIn(ri: asn1js.AsnType): number {
+  if (ri.idBlock.tagClass !== 3 || ri.idBlock.tagNumber !== 1) return 1;
+  const keys = (ri as asn1js.Constructed).valueBlock.value?.at(-1);
+  return keys instanceof asn1js.Sequence ? Math.max(1, keys.valueBlock.value.length) : 1;
 }
 
 function readEnvelope(type: string, content: asn1js.AsnType): Envelope {
@@ -70,9 +92,17 @@ function readEnvelope(type: string, content: asn1js.AsnType): Envelope {
   const [ct, alg, body] = eci.valueBlock.value;
   if (!(ct instanceof asn1js.ObjectIdentifier) || !alg) fail('EncryptedContentInfo structure');
   if (!body) fail('EncryptedContentInfo without content (detached ciphertext is not supported)');
-  const recipientInfos = infos.valueBlock.value.map((r) => new pkijs.RecipientInfo({ schema: r }));
+  // Counted before pkijs reads them: its schema matching is the cost.
+  const recipientInfos: pkijs.RecipientInfo[] = [];
+  let budget = MAX_RECIPIENT_INFOS;
+  for (const r of infos.valueBlock.value) {
+    budget -= recipientsIn(r);
+    if (budget < 0) break;
+    recipientInfos.push(new pkijs.RecipientInfo({ schema: r }));
+  }
   const base = {
     recipientInfos,
+    moreRecipients: recipientInfos.length < infos.valueBlock.value.length,
     contentType: ct.valueBlock.toString(),
     algorithm: new pkijs.AlgorithmIdentifier({ schema: alg }),
     ciphertext: octetStringContent(body),
@@ -108,6 +138,22 @@ function oaepHash(params: unknown): string {
   if (!(params instanceof asn1js.Sequence)) return 'sha1';
   const p = new pkijs.RSAESOAEPParams({ schema: params });
   return digestByOid(p.hashAlgorithm.algorithmId);
+}
+
+/**
+ * A content key that does not come out of its RecipientInfo is replaced by
+ * a random one, and decryption goes on: the content then fails as tampered
+ * content does (the AEAD tag, or CBC content that no signature vouches for),
+ * so a broken key blob and a broken ciphertext are one outcome after the
+ * same work. RSA PKCS#1 v1.5 does the same inside, by implicit rejection.
+ */
+function orRandomKey(recover: () => Buffer, keyLength: number): Buffer {
+  try {
+    return recover();
+  } catch (err) {
+    if (err instanceof CmsError && err.code === 'decrypt-failed') return randomBytes(keyLength);
+    throw err;
+  }
 }
 
 /** The content key from an RSA key-transport RecipientInfo's encrypted key. */
@@ -159,11 +205,18 @@ function originatorKey(kari: pkijs.KeyAgreeRecipientInfo, ours: KeyObject): KeyO
   }
 }
 
-function keyAgreement(kari: pkijs.KeyAgreeRecipientInfo, key: DecryptionKey): Buffer | undefined {
-  const rek = kari.recipientEncryptedKeys.encryptedKeys.find((k) =>
+/** The RecipientEncryptedKey of a KeyAgreeRecipientInfo addressed to `key`, if any. */
+function addressedTo(
+  kari: pkijs.KeyAgreeRecipientInfo,
+  key: DecryptionKey,
+): pkijs.RecipientEncryptedKey | undefined {
+  return kari.recipientEncryptedKeys.encryptedKeys.find((k) =>
     k.rid.variant === 1 ? matchesIssuerSerial(k.rid.value, key.certificate) : false,
   );
-  if (!rek) return undefined;
+}
+
+function keyAgreement(kari: pkijs.KeyAgreeRecipientInfo, key: DecryptionKey): Buffer {
+  const rek = addressedTo(kari, key)!;
   let wrapAlg: pkijs.AlgorithmIdentifier;
   try {
     wrapAlg = new pkijs.AlgorithmIdentifier({
@@ -195,11 +248,15 @@ function recoverContentKey(
       if (!matchesIssuerSerial(ktri.rid, key.certificate)) continue;
       const alg = ktri.keyEncryptionAlgorithm;
       return {
-        cek: keyTransport(
-          alg.algorithmId,
-          () => alg.algorithmParams,
-          toBuffer(ktri.encryptedKey.valueBlock.valueHexView),
-          key,
+        cek: orRandomKey(
+          () =>
+            keyTransport(
+              alg.algorithmId,
+              () => alg.algorithmParams,
+              toBuffer(ktri.encryptedKey.valueBlock.valueHexView),
+              key,
+              keyLength,
+            ),
           keyLength,
         ),
         keyEncryption: alg.algorithmId,
@@ -207,8 +264,9 @@ function recoverContentKey(
     }
     if (ri.variant === 2) {
       const kari = ri.value as pkijs.KeyAgreeRecipientInfo;
-      const cek = keyAgreement(kari, key);
-      if (cek) return { cek, keyEncryption: kari.keyEncryptionAlgorithm.algorithmId };
+      if (!addressedTo(kari, key)) continue;
+      const cek = orRandomKey(() => keyAgreement(kari, key), keyLength);
+      return { cek, keyEncryption: kari.keyEncryptionAlgorithm.algorithmId };
     }
   }
   return undefined;
@@ -262,7 +320,17 @@ export function decryptEnvelope(
       recipient: key.certificate,
     };
   }
-  throw new CmsError('no-recipient', 'the message is not encrypted to any key we hold');
+  throw notForUs(env.moreRecipients);
+}
+
+/** No RecipientInfo looked at is addressed to a key of ours. */
+function notForUs(moreRecipients: boolean): CmsError {
+  return new CmsError(
+    'no-recipient',
+    moreRecipients
+      ? `the message is not encrypted to any key we hold among its first ${MAX_RECIPIENT_INFOS} recipients (the rest are not looked at)`
+      : 'the message is not encrypted to any key we hold',
+  );
 }
 
 function gcmWithoutTag(): CmsError {
@@ -294,11 +362,15 @@ function decryptKeyTransportEnvelope(
   for (const key of keys) {
     const r = env.recipients.find((x) => identifies(x.rid, key.certificate));
     if (!r) continue;
-    const cek = keyTransport(
-      r.keyEncryption,
-      () => (r.keyEncryptionParams ? asn1Of(r.keyEncryptionParams, limits) : undefined),
-      r.encryptedKey,
-      key,
+    const cek = orRandomKey(
+      () =>
+        keyTransport(
+          r.keyEncryption,
+          () => (r.keyEncryptionParams ? asn1Of(r.keyEncryptionParams, limits) : undefined),
+          r.encryptedKey,
+          key,
+          keyLength,
+        ),
       keyLength,
     );
     const aead = env.tag ? { tag: env.tag, ...(env.aad ? { aad: env.aad } : {}) } : undefined;
@@ -314,5 +386,5 @@ function decryptKeyTransportEnvelope(
       recipient: key.certificate,
     };
   }
-  throw new CmsError('no-recipient', 'the message is not encrypted to any key we hold');
+  throw notForUs(env.moreRecipients);
 }

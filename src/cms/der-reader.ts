@@ -47,10 +47,13 @@ export function readTlv(der: Uint8Array, offset: number, limit = der.length): Tl
   return { tag, start: offset, contentStart, end };
 }
 
-/** The TLVs directly inside `parent`, in order. */
-export function childrenOf(der: Uint8Array, parent: Tlv): Tlv[] {
+/**
+ * The TLVs directly inside `parent`, in order; the first `max` only when
+ * given (the rest are not read: a SET OF whose size the sender chose).
+ */
+export function childrenOf(der: Uint8Array, parent: Tlv, max = Infinity): Tlv[] {
   const out: Tlv[] = [];
-  for (let at = parent.contentStart; at < parent.end; ) {
+  for (let at = parent.contentStart; at < parent.end && out.length < max; ) {
     const child = readTlv(der, at, parent.end);
     out.push(child);
     at = child.end;

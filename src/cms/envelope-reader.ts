@@ -19,6 +19,14 @@ import {
 import { childrenOf, contentOf, encodingOf, oidText, type Tlv } from './der-reader.js';
 import { OID } from './oids.js';
 
+/**
+ * RecipientInfos looked at per (Auth)EnvelopedData: a hostile message
+ * chooses their number, and each costs a parse and a comparison with each
+ * of our keys (a name comparison is a parse more). A message encrypted to
+ * more is read for the first ones only; ours must be among them.
+ */
+export const MAX_RECIPIENT_INFOS = 64;
+
 export interface KeyTransportRecipient {
   readonly rid: CertificateId;
   readonly keyEncryption: string;
@@ -29,7 +37,10 @@ export interface KeyTransportRecipient {
 
 export interface KeyTransportEnvelope {
   readonly authenticated: boolean;
+  /** The first MAX_RECIPIENT_INFOS RecipientInfos. */
   readonly recipients: readonly KeyTransportRecipient[];
+  /** More RecipientInfos follow, not looked at. */
+  readonly moreRecipients: boolean;
   readonly contentType: string;
   readonly contentEncryption: string;
   /** DER of the content-encryption algorithm parameters (IV, GCMParameters), when present. */
@@ -71,7 +82,8 @@ export function readKeyTransportEnvelope(der: Uint8Array): KeyTransportEnvelope 
     if (version?.tag !== TAG.INTEGER || infos?.tag !== TAG.SET || eci?.tag !== TAG.SEQUENCE)
       return undefined;
     const recipients: KeyTransportRecipient[] = [];
-    for (const info of childrenOf(der, infos)) {
+    const read = childrenOf(der, infos, MAX_RECIPIENT_INFOS + 1);
+    for (const info of read.slice(0, MAX_RECIPIENT_INFOS)) {
       const r = keyTransportRecipient(der, info);
       if (!r) return undefined;
       recipients.push(r);
@@ -88,6 +100,7 @@ export function readKeyTransportEnvelope(der: Uint8Array): KeyTransportEnvelope 
       return undefined;
     const base = {
       recipients,
+      moreRecipients: read.length > MAX_RECIPIENT_INFOS,
       contentType: oidText(contentOf(der, eType)),
       contentEncryption: contentEncryption.oid,
       contentEncryptionParams: contentEncryption.params,

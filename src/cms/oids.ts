@@ -27,6 +27,7 @@ export const OID = {
   reviewSig: '1.2.840.113549.1.9.16.9.4',
 
   // Digests
+  md5: '1.2.840.113549.2.5',
   sha1: '1.3.14.3.2.26',
   sha256: '2.16.840.1.101.3.4.2.1',
   sha384: '2.16.840.1.101.3.4.2.2',
@@ -38,6 +39,8 @@ export const OID = {
   sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
   sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
   sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
+  md5WithRSAEncryption: '1.2.840.113549.1.1.4',
+  ecdsaWithSha1: '1.2.840.10045.4.1',
   rsassaPss: '1.2.840.113549.1.1.10',
   mgf1: '1.2.840.113549.1.1.8',
   rsaesOaep: '1.2.840.113549.1.1.7',

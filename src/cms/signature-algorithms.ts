@@ -37,7 +37,18 @@ export function digestByOid(id: string): DigestName {
   return d;
 }
 
-export function digest(name: DigestName, data: Uint8Array | readonly Uint8Array[]): Buffer {
+/**
+ * Digests a signature may be verified with: ours, and MD5, which is never
+ * signed with but verified so that it is reported as weak rather than as
+ * an unknown algorithm.
+ */
+export type VerifyDigestName = DigestName | 'md5';
+
+export function verifyDigestByOid(id: string): VerifyDigestName {
+  return id === OID.md5 ? 'md5' : digestByOid(id);
+}
+
+export function digest(name: VerifyDigestName, data: Uint8Array | readonly Uint8Array[]): Buffer {
   const h = createHash(name);
   if (data instanceof Uint8Array) h.update(data);
   else for (const d of data) h.update(d);
@@ -134,17 +145,24 @@ export function signatureScheme(key: KeyObject, opts: SchemeOptions = {}): Signa
   throw new CmsError('unsupported', `signing with a ${type} key`);
 }
 
-const RSA_SIG_DIGEST: Readonly<Record<string, DigestName>> = {
+const RSA_SIG_DIGEST: Readonly<Record<string, VerifyDigestName>> = {
   [OID.sha256WithRSAEncryption]: 'sha256',
   [OID.sha384WithRSAEncryption]: 'sha384',
   [OID.sha512WithRSAEncryption]: 'sha512',
   [OID.sha1WithRSAEncryption]: 'sha1',
+  [OID.md5WithRSAEncryption]: 'md5',
 };
-const ECDSA_SIG_DIGEST: Readonly<Record<string, DigestName>> = {
+const ECDSA_SIG_DIGEST: Readonly<Record<string, VerifyDigestName>> = {
   [OID.ecdsaWithSha256]: 'sha256',
   [OID.ecdsaWithSha384]: 'sha384',
   [OID.ecdsaWithSha512]: 'sha512',
+  [OID.ecdsaWithSha1]: 'sha1',
 };
+
+/** The digest a signature algorithm names itself (sha256WithRSAEncryption...); undefined if it names none. */
+export function signatureDigest(sigAlgOid: string): VerifyDigestName | undefined {
+  return RSA_SIG_DIGEST[sigAlgOid] ?? ECDSA_SIG_DIGEST[sigAlgOid];
+}
 
 export interface PssParameters {
   readonly digest: DigestName;
@@ -159,7 +177,7 @@ export function verifySignature(
   data: Buffer,
   signature: Buffer,
   sigAlgOid: string,
-  digestName: DigestName,
+  digestName: VerifyDigestName,
   publicKey: KeyObject,
   pss?: PssParameters,
 ): boolean {

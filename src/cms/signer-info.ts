@@ -8,6 +8,7 @@
  * each SignerInfo then read here from its own bytes.
  */
 
+import { CmsError } from './asn1.js';
 import {
   algorithmOf,
   bufferOf,
@@ -18,6 +19,15 @@ import {
 } from './der-fields.js';
 import { childrenOf, contentOf, encodingOf, oidText, readTlv, type Tlv } from './der-reader.js';
 import { OID } from './oids.js';
+
+/**
+ * Signed attributes read per SignerInfo, and values per attribute: a signer
+ * sends about six, each with one value (RFC 5652 5.3 makes the ones we read
+ * single-valued). Past either bound that signer is refused (`refused`),
+ * without reading further; the message's other signers still count.
+ */
+export const MAX_SIGNED_ATTRIBUTES = 64;
+export const MAX_ATTRIBUTE_VALUES = 16;
 
 export interface AttributeView {
   readonly type: string;
@@ -41,17 +51,33 @@ export interface SignerInfoView {
         readonly signed: Buffer;
       }
     | undefined;
+  /** Read, but not to be checked: a bound was passed (its signed attributes are then absent). */
+  readonly refused?: CmsError;
 }
 
-function attributesOf(der: Uint8Array, t: Tlv): AttributeView[] | undefined {
+/** The attributes; a CmsError past a bound; undefined when not DER of that shape. */
+function attributesOf(der: Uint8Array, t: Tlv): AttributeView[] | CmsError | undefined {
+  const attributes = childrenOf(der, t, MAX_SIGNED_ATTRIBUTES + 1);
+  if (attributes.length > MAX_SIGNED_ATTRIBUTES)
+    return new CmsError(
+      'too-large',
+      `the signer sent more than ${MAX_SIGNED_ATTRIBUTES} signed attributes`,
+    );
   const out: AttributeView[] = [];
-  for (const a of childrenOf(der, t)) {
+  for (const a of attributes) {
     if (a.tag !== TAG.SEQUENCE) return undefined;
     const [type, values, extra] = childrenOf(der, a);
     if (type?.tag !== TAG.OBJECT_IDENTIFIER || values?.tag !== TAG.SET || extra) return undefined;
+    const oid = oidText(contentOf(der, type));
+    const each = childrenOf(der, values, MAX_ATTRIBUTE_VALUES + 1);
+    if (each.length > MAX_ATTRIBUTE_VALUES)
+      return new CmsError(
+        'too-large',
+        `the signed attribute ${oid} has more than ${MAX_ATTRIBUTE_VALUES} values`,
+      );
     out.push({
-      type: oidText(contentOf(der, type)),
-      values: childrenOf(der, values).map((v) => bufferOf(der, encodingOf(der, v))),
+      type: oid,
+      values: each.map((v) => bufferOf(der, encodingOf(der, v))),
       encoding: bufferOf(der, encodingOf(der, a)),
     });
   }
@@ -76,22 +102,21 @@ export function readSignerInfo(der: Uint8Array): SignerInfoView | undefined {
     if (fields.length > i + 1 || (fields[i] && fields[i]!.tag !== 0xa1)) return undefined;
     const id = certificateIdOf(der, sid);
     if (!id) return undefined;
-    let signedAttrs: SignerInfoView['signedAttrs'];
-    if (attrs) {
-      const attributes = attributesOf(der, attrs);
-      if (!attributes) return undefined;
-      const signed = Buffer.from(encodingOf(der, attrs));
-      signed[0] = TAG.SET;
-      signedAttrs = { attributes, signed };
-    }
-    return {
+    const view = {
       sid: id,
       digestAlgorithm: digest.oid,
       signatureAlgorithm: signatureAlg.oid,
       signatureParams: signatureAlg.params,
       signature: bufferOf(der, contentOf(der, signature)),
-      signedAttrs,
     };
+    if (!attrs) return { ...view, signedAttrs: undefined };
+    const attributes = attributesOf(der, attrs);
+    if (!attributes) return undefined;
+    if (attributes instanceof CmsError)
+      return { ...view, signedAttrs: undefined, refused: attributes };
+    const signed = Buffer.from(encodingOf(der, attrs));
+    signed[0] = TAG.SET;
+    return { ...view, signedAttrs: { attributes, signed } };
   } catch {
     return undefined;
   }

@@ -8,18 +8,25 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { type Asn1Limits, CmsError, DEFAULT_ASN1_LIMITS, encodedBytes, parseBer } from './asn1.js';
-import { type CertificateInfo, identifies, loadCertificate } from './certificate.js';
+import { type CertificateInfo, identifies } from './certificate.js';
 import { octetStringContent, parseContentInfo } from './content-info.js';
 import type { CertificateId } from './der-fields.js';
 import { readTlv, timeOf } from './der-reader.js';
 import { OID, SIGNATURE_TYPE_NAMES } from './oids.js';
 import {
-  type DigestName,
   digest,
   digestByOid,
   type PssParameters,
+  signatureDigest,
+  type VerifyDigestName,
+  verifyDigestByOid,
   verifySignature,
 } from './signature-algorithms.js';
+import {
+  type CertificateSetLimits,
+  DEFAULT_CERTIFICATE_SET_LIMITS,
+  selectCertificates,
+} from './signed-data-certificates.js';
 import { splitSignedData } from './signed-data-split.js';
 import {
   type AttributeView,
@@ -74,6 +81,8 @@ export interface SignerReport {
   readonly capabilities: readonly string[];
   /** DER Attributes RFC 3183 says a domain signer copies: security labels, ML expansion history. */
   readonly copyableAttributes: readonly Buffer[];
+  /** A digest no longer accepted (sha1, md5), by the digest or the signature algorithm. */
+  readonly weakAlgorithm?: string;
 }
 
 export interface VerifyResult {
@@ -82,6 +91,8 @@ export interface VerifyResult {
   readonly detached: boolean;
   readonly signers: readonly SignerReport[];
   readonly certificates: readonly CertificateInfo[];
+  /** What a bound left unread (extra signers, certificates), for the report. */
+  readonly notes: readonly string[];
 }
 
 export interface VerifyOptions {
@@ -91,7 +102,19 @@ export interface VerifyOptions {
   readonly limits?: Asn1Limits;
   /** Certificates known from elsewhere (a directory, earlier mail) for signers that sent none. */
   readonly knownCertificates?: readonly CertificateInfo[];
+  readonly signedDataLimits?: SignedDataLimits;
 }
+
+/** What one SignedData may make us do: a hostile message chooses these counts. */
+export interface SignedDataLimits extends CertificateSetLimits {
+  /** SignerInfos checked; the rest are ignored, with a note. */
+  readonly maxSigners: number;
+}
+
+export const DEFAULT_SIGNED_DATA_LIMITS: SignedDataLimits = {
+  ...DEFAULT_CERTIFICATE_SET_LIMITS,
+  maxSigners: 8,
+};
 
 function pssParameters(params: Buffer | undefined, limits: Asn1Limits): PssParameters | undefined {
   if (!params) return undefined;
@@ -121,12 +144,42 @@ function timeValue(value: Buffer | undefined): Date | undefined {
   }
 }
 
-/** The signer's certificate: named exactly as sent first, else by an equal issuer name. */
-function findSignerCertificate(
+/**
+ * The certificates that may be the signer's: named exactly as sent first,
+ * then by an equal issuer name; at most `max`. Several can match (the
+ * certificate set is unsigned: a relay may add an altered copy), so each is
+ * tried and the signature decides.
+ */
+function signerCandidates(
   sid: CertificateId,
   certs: readonly CertificateInfo[],
-): CertificateInfo | undefined {
-  return certs.find((c) => identifies(sid, c, false)) ?? certs.find((c) => identifies(sid, c));
+  max: number,
+): CertificateInfo[] {
+  const exact = certs.filter((c) => identifies(sid, c, false));
+  const byName = certs.filter((c) => !exact.includes(c) && identifies(sid, c));
+  const seen = new Set<string>();
+  return [...exact, ...byName]
+    .filter((c) => !seen.has(c.fingerprint) && seen.add(c.fingerprint))
+    .slice(0, max);
+}
+
+/** Digests no longer accepted for signatures (RFC 8551 2.1; CA/B Forum S/MIME BR). */
+const WEAK_DIGESTS: ReadonlySet<VerifyDigestName> = new Set(['sha1', 'md5']);
+
+/** The weak digest a signer used, by its digestAlgorithm or its signature algorithm; else undefined. */
+function weakAlgorithm(
+  digestName: VerifyDigestName,
+  signatureAlgorithm: string,
+  pss: PssParameters | undefined,
+): string | undefined {
+  const used = [digestName, signatureDigest(signatureAlgorithm), pss?.digest];
+  return used.find((d): d is VerifyDigestName => d !== undefined && WEAK_DIGESTS.has(d));
+}
+
+interface SignerCheck {
+  readonly report: SignerReport;
+  /** Every candidate certificate the signature verified with, in the order tried. */
+  readonly verifiedWith: readonly CertificateInfo[];
 }
 
 function checkSigner(
@@ -135,13 +188,17 @@ function checkSigner(
   eContentType: string,
   certs: readonly CertificateInfo[],
   limits: Asn1Limits,
-): SignerReport {
-  const digestName: DigestName = digestByOid(si.digestAlgorithm);
+  maxCandidates: number,
+): SignerCheck {
+  const digestName = verifyDigestByOid(si.digestAlgorithm);
   const attrs = si.signedAttrs?.attributes;
-  const certificate = findSignerCertificate(si.sid, certs);
+  const candidates = signerCandidates(si.sid, certs, maxCandidates);
   const signingTime = timeValue(firstValue(attrs, OID.signingTime));
+  const pss =
+    si.signatureAlgorithm === OID.rsassaPss ? pssParameters(si.signatureParams, limits) : undefined;
+  const weak = weakAlgorithm(digestName, si.signatureAlgorithm, pss);
   const base = {
-    certificate,
+    certificate: candidates[0],
     digestAlgorithm: si.digestAlgorithm,
     signatureAlgorithm: si.signatureAlgorithm,
     signedAttributes: attrs?.map((a) => a.type) ?? [],
@@ -152,17 +209,17 @@ function checkSigner(
       },
     ),
     ...(signingTime ? { signingTime } : {}),
+    ...(weak ? { weakAlgorithm: weak } : {}),
     capabilities: capabilityIdsValue(firstValue(attrs, OID.smimeCapabilities)),
     copyableAttributes: (attrs ?? [])
       .filter((a) => a.type === OID.securityLabel || a.type === OID.mlExpansionHistory)
       .map((a) => Buffer.from(a.encoding)),
   };
-  const fail = (code: string, message: string): SignerReport => ({
-    ...base,
-    valid: false,
-    failure: { code, message },
+  const fail = (code: string, message: string): SignerCheck => ({
+    report: { ...base, valid: false, failure: { code, message } },
+    verifiedWith: [],
   });
-  if (!certificate)
+  if (candidates.length === 0)
     return fail('no-signer-certificate', 'the signer certificate is not in the message');
   const contentDigest = digest(digestName, content);
   let signedData: Buffer;
@@ -178,19 +235,32 @@ function checkSigner(
   } else {
     signedData = content;
   }
-  const pss =
-    si.signatureAlgorithm === OID.rsassaPss ? pssParameters(si.signatureParams, limits) : undefined;
-  const ok = verifySignature(
-    signedData,
-    si.signature,
-    si.signatureAlgorithm,
-    digestName,
-    certificate.publicKey,
-    pss,
+  const verifiedWith = candidates.filter((c) =>
+    verifySignature(signedData, si.signature, si.signatureAlgorithm, digestName, c.publicKey, pss),
   );
-  return ok
-    ? { ...base, valid: true }
-    : fail('bad-signature', 'the signature does not verify with the signer certificate');
+  if (verifiedWith.length === 0)
+    return fail('bad-signature', 'the signature does not verify with the signer certificate');
+  return { report: { ...base, certificate: verifiedWith[0], valid: true }, verifiedWith };
+}
+
+/**
+ * The chain verdict of a verified signer: each certificate the signature
+ * verified with is validated in turn, and the first trusted one decides;
+ * when none is, the first one's verdict stands.
+ */
+async function judgeChain(
+  check: SignerCheck,
+  pool: readonly CertificateInfo[],
+  validator: CertificateValidator,
+  at: Date,
+): Promise<SignerReport> {
+  let first: { certificate: CertificateInfo; chain: ChainVerdict } | undefined;
+  for (const certificate of check.verifiedWith) {
+    const chain = await validator.validate(certificate, pool, at);
+    if (chain.trusted) return { ...check.report, certificate, chain };
+    first ??= { certificate, chain };
+  }
+  return first ? { ...check.report, ...first } : check.report;
 }
 
 /** What verifySignedData needs of a SignedData, from either reader. */
@@ -264,6 +334,7 @@ export async function verifySignedData(
   opts: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const limits = opts.limits ?? DEFAULT_ASN1_LIMITS;
+  const bounds = opts.signedDataLimits ?? DEFAULT_SIGNED_DATA_LIMITS;
   // DER (the usual case) is read by position; anything else through asn1js.
   const sd = readSignedDataDer(der) ?? readSignedDataBer(der, limits);
   const eContent = sd.eContent;
@@ -274,29 +345,38 @@ export async function verifySignedData(
   const content = opts.detachedContent ?? eContent;
   if (!content)
     throw new CmsError('malformed', 'SignedData without content and no detached content given');
-  const certificates = sd.certificates.map((c) => loadCertificate(c));
+  const notes: string[] = [];
+  const signerInfos = sd.signerInfos.slice(0, bounds.maxSigners);
+  if (sd.signerInfos.length > signerInfos.length)
+    notes.push(
+      `${sd.signerInfos.length - signerInfos.length} of ${sd.signerInfos.length} signers not checked (at most ${bounds.maxSigners})`,
+    );
+  const views = signerInfos.map((bytes) => readSignerInfo(bytes));
+  const set = selectCertificates(
+    sd.certificates,
+    views.map((v) => v?.sid),
+    bounds,
+  );
+  notes.push(...set.notes);
+  const certificates = set.certificates;
+  const pool = opts.knownCertificates ? [...certificates, ...opts.knownCertificates] : certificates;
   const at = opts.at ?? new Date();
   const signers: SignerReport[] = [];
-  for (const bytes of sd.signerInfos) {
-    const si = readSignerInfo(bytes);
-    let report: SignerReport;
+  for (const si of views) {
+    let check: SignerCheck;
     try {
       if (!si) throw new CmsError('malformed', 'SignerInfo is not DER of the expected shape');
-      const pool = opts.knownCertificates
-        ? [...certificates, ...opts.knownCertificates]
-        : certificates;
-      report = checkSigner(si, content, sd.eContentType, pool, limits);
+      if (si.refused) throw si.refused;
+      check = checkSigner(si, content, sd.eContentType, pool, limits, bounds.maxCandidates);
     } catch (err) {
       if (!(err instanceof CmsError)) throw err;
-      report = failedReport(si, err);
+      check = { report: failedReport(si, err), verifiedWith: [] };
     }
-    if (report.valid && report.certificate && opts.validator) {
-      report = {
-        ...report,
-        chain: await opts.validator.validate(report.certificate, certificates, at),
-      };
-    }
-    signers.push(report);
+    signers.push(
+      opts.validator && check.report.valid
+        ? await judgeChain(check, certificates, opts.validator, at)
+        : check.report,
+    );
   }
   return {
     contentType: sd.eContentType,
@@ -304,5 +384,6 @@ export async function verifySignedData(
     detached: opts.detachedContent !== undefined,
     signers,
     certificates,
+    notes,
   };
 }

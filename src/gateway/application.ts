@@ -20,13 +20,14 @@ import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/index.js';
 import type { LookupResult } from '../pki/partners.js';
 import { allDecryptionKeys } from '../pki/setup.js';
 import { actionFor } from '../policy/actions.js';
-import { inboundFailure } from '../policy/inbound-failure.js';
+import { arrivedEncrypted, inboundFailure } from '../policy/inbound-failure.js';
 import { isRequired } from '../policy/requirements.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
 import type { TransformResult } from '../smime/types.js';
+import { type SmimeVerdict, verdictOf } from '../smime/verdict.js';
 import { applyChanges, changedBody, type NewBody, withoutFields } from './apply-edits.js';
-import { authenticationResults, authservIdOf, verdictOf } from './auth-results.js';
+import { authenticationResults, authservIdOf } from './auth-results.js';
 import type { GatewayDeps } from './deps.js';
 import { type Direction, domainOf, recipientDirection } from './direction.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
@@ -38,11 +39,19 @@ import { oversizedInbound } from './oversized.js';
 
 export type { GatewayDeps, GatewayLogger, MessageOutcome } from './deps.js';
 
+/** The verdict on encrypted mail delivered as it came, whatever the reason. */
+const UNDECRYPTED: SmimeVerdict = {
+  result: 'permerror',
+  reason: 'encrypted content not decrypted',
+};
+
 class Transaction implements TransactionHandler {
   private sender = '';
   private direction: Direction | undefined;
   private protection: 'encrypted' | 'plain' | undefined;
   private readonly recipients: string[] = [];
+  /** Each recipient's ESMTP parameters (NOTIFY, ORCPT), as the client gave them. */
+  private readonly recipientArgs = new Map<string, readonly string[]>();
   private readonly received: ReceivedMessage;
   /** Partner look-ups made at RCPT, reused at end of message (same answer, asked once). */
   private readonly lookups = new Map<string, Promise<LookupResult>>();
@@ -87,7 +96,7 @@ class Transaction implements TransactionHandler {
     return undefined;
   }
 
-  async rcpt(address: string): Promise<Decision | undefined> {
+  async rcpt(address: string, args: readonly string[] = []): Promise<Decision | undefined> {
     const c = this.client();
     const facts = { address: c?.address, authenticatedAs: this.tx.macro('auth_authen') };
     const d = recipientDirection(this.deps.directions, facts, this.sender, address);
@@ -128,6 +137,7 @@ class Transaction implements TransactionHandler {
     this.protection = protection;
     this.direction = d;
     this.recipients.push(address);
+    this.recipientArgs.set(address, args);
     return undefined;
   }
 
@@ -256,8 +266,9 @@ class Transaction implements TransactionHandler {
       keepSignatures: d.keepSignatures === true,
       limits: this.limits,
     });
-    const verdict = verdictOf(r.report, r.ok ? undefined : r.error);
+    let verdict = verdictOf(r.report, r.ok ? undefined : r.error);
     const senderDomain = domainOf(this.sender) ?? '';
+    const sealed = arrivedEncrypted(message);
     const failure = inboundFailure(
       message,
       r.report,
@@ -266,7 +277,11 @@ class Transaction implements TransactionHandler {
       d.requirements,
       senderDomain,
     );
-    if (failure?.kind === 'decrypt-failure' && !r.ok) this.decryptFailure = r.error.code;
+    if (failure?.kind === 'decrypt-failure') {
+      if (!r.ok) this.decryptFailure = r.error.code;
+      // One result for every way an encrypted message fails: the reason is in the log.
+      verdict = UNDECRYPTED;
+    }
     const policyAction = failure
       ? actionFor(d.failures, failure.kind, isRequired(d.requirements, senderDomain))
       : 'accept';
@@ -301,8 +316,9 @@ class Transaction implements TransactionHandler {
     );
     if (verdict.result === 'pass' && d.harvested)
       await harvestSenderCertificate(d, domainOf(this.sender), r.report);
+    if (sealed) await this.receiptsWithoutContent(eom, policyAction === 'redirect');
+    if (failure) this.logFailure(failure, policyAction);
     if (failure && policyAction !== 'accept') {
-      this.logFailure(failure, policyAction);
       const decision = await divert(eom, policyAction, failure, {
         recipients: this.recipients,
         adminAddress: d.adminAddress,
@@ -312,6 +328,25 @@ class Transaction implements TransactionHandler {
     }
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
     return done(action, 'ok', Decisions.accept, verdict.result);
+  }
+
+  /**
+   * Mail that arrived encrypted gets delivery reports only for failures, and
+   * those without a body (RET=HDRS): a report of success or delay is sent
+   * on the sender's request (NOTIFY=SUCCESS,DELAY), and with RET=FULL it
+   * would carry the decrypted message, our verdict and the restored
+   * headers back to whoever gave the envelope sender. Recipients are
+   * re-added with NOTIFY=FAILURE and their ORCPT kept; a redirected message's
+   * administrator address was added without NOTIFY (failures only) already.
+   */
+  private async receiptsWithoutContent(eom: EndOfMessage, redirected: boolean): Promise<void> {
+    if (this.sender !== '' && this.sender !== '<>') await eom.changeFrom(this.sender, 'RET=HDRS');
+    if (redirected) return;
+    for (const r of this.recipients) {
+      const orcpt = (this.recipientArgs.get(r) ?? []).filter((a) => /^ORCPT=/i.test(a));
+      await eom.deleteRecipient(r);
+      await eom.addRecipient(r, ['NOTIFY=FAILURE', ...orcpt].join(' '));
+    }
   }
 
   /** A message over maxMessageBytes (its body was not kept): an internal error. */
@@ -375,7 +410,16 @@ type Done = (
 export function gatewayApplication(deps: GatewayDeps): MilterApplication {
   return {
     capabilities: {
-      actions: ['ADDHDRS', 'CHGHDRS', 'CHGBODY', 'ADDRCPT', 'DELRCPT', 'QUARANTINE'],
+      actions: [
+        'ADDHDRS',
+        'CHGHDRS',
+        'CHGBODY',
+        'ADDRCPT',
+        'DELRCPT',
+        'QUARANTINE',
+        'CHGFROM',
+        'ADDRCPT_PAR',
+      ],
       events: ['connect', 'mail', 'rcpt', 'header', 'body'],
       noReply: ['connect', 'mail', 'header', 'body'],
       macros: { mail: ['auth_authen', 'i'], eom: ['i'] },

@@ -3,64 +3,56 @@
  * result and the body.smime-* properties of the signer that decided it.
  */
 
-import type { SignerReport } from '../cms/verify.js';
-import type { TransformError, TransformReport } from '../smime/types.js';
+import { describeName } from '../cms/certificate.js';
+import type { SmimeVerdict } from '../smime/verdict.js';
 
-export type SmimeResult = 'pass' | 'fail' | 'neutral' | 'none' | 'temperror' | 'permerror';
+export type { SmimeResult, SmimeVerdict } from '../smime/verdict.js';
 
-export interface SmimeVerdict {
-  readonly result: SmimeResult;
-  /** Why, as an RFC 8601 comment. */
-  readonly reason?: string;
-  readonly signer?: SignerReport;
+/** RFC 2045 token: US-ASCII printable characters other than SPACE and tspecials. */
+const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$/;
+/** An RFC 5322 dot-atom local part at a domain name: RFC 8601 allows it unquoted in a pvalue. */
+const ADDRESS =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/**
+ * An RFC 8601 pvalue: an address or token as it is, anything else printable
+ * as a quoted-string with `"` and `\` escaped; undefined for what cannot be
+ * written faithfully (control characters, line breaks, non-ASCII), which is
+ * then left out rather than altered.
+ */
+export function propertyValue(s: string): string | undefined {
+  if (ADDRESS.test(s) || TOKEN.test(s)) return s;
+  if (!PRINTABLE.test(s)) return undefined;
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-/** The verdict of an inbound transform: the innermost signature layer decides. */
-export function verdictOf(report: TransformReport, error?: TransformError): SmimeVerdict {
-  if (error) {
-    const temporary = error.code === 'internal' || error.code === 'too-large';
-    return { result: temporary ? 'temperror' : 'permerror', reason: error.message };
-  }
-  const signers = report.layers.flatMap((l) => l.signers ?? []);
-  if (signers.length === 0) return { result: 'none' };
-  const good = signers.find((s) => s.valid && s.chain?.trusted !== false);
-  // Soft-fail: trusted although its revocation status is unknown; the comment says so.
-  if (good)
-    return {
-      result: 'pass',
-      signer: good,
-      ...(good.chain?.caveat ? { reason: good.chain.caveat } : {}),
-    };
-  const untrusted = signers.find((s) => s.valid);
-  if (untrusted)
-    return {
-      result: untrusted.chain?.temporary ? 'temperror' : 'fail',
-      reason: untrusted.chain?.reason ?? 'certificate not trusted',
-      signer: untrusted,
-    };
-  const bad = signers[0]!;
-  return { result: 'fail', reason: bad.failure?.message ?? 'signature not valid', signer: bad };
-}
-
-/** A quoted-string for header values (RFC 5322 3.2.4). */
-function quoted(s: string): string {
-  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ')}"`;
-}
-
+/** An RFC 5322 comment of our own text: printable ASCII only, parentheses and `\` escaped. */
 function comment(s: string): string {
-  return `(${s.replace(/[()\\]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ')})`;
+  const text = s.replace(/[^\x20-\x7e]+/g, ' ').trim();
+  return `(${text.replace(/[()\\]/g, (c) => `\\${c}`)})`;
 }
 
-/** The header value (after "Authentication-Results:"), folded with CRLF + tab. */
+/**
+ * The header value (after "Authentication-Results:"), folded with CRLF + tab.
+ * The signer's identity is given only when its certificate chains to a
+ * trust anchor: an untrusted certificate's names are the sender's words.
+ */
 export function authenticationResults(authservId: string, v: SmimeVerdict): string {
   const parts = [`smime=${v.result}`];
   if (v.reason) parts.push(comment(v.reason));
-  const cert = v.signer?.certificate;
+  const s = v.signer;
+  const cert = s?.valid && s.chain?.trusted !== false ? s.certificate : undefined;
   if (cert) {
-    const id = cert.rfc822Names[0] ?? cert.dnsNames[0];
-    if (id) parts.push(`body.smime-identifier=${id}`);
-    parts.push(`body.smime-serial=${cert.serial.toString('hex').toUpperCase()}`);
-    parts.push(`body.smime-issuer=${quoted(cert.x509.issuer.split('\n').reverse().join(', '))}`);
+    const properties: [string, string | undefined][] = [
+      ['body.smime-identifier', cert.rfc822Names[0] ?? cert.dnsNames[0]],
+      ['body.smime-serial', cert.serial.toString('hex').toUpperCase()],
+      ['body.smime-issuer', describeName(cert, 'issuer')],
+    ];
+    for (const [name, raw] of properties) {
+      const value = raw === undefined ? undefined : propertyValue(raw);
+      if (value !== undefined) parts.push(`${name}=${value}`);
+    }
   }
   return `${authservId};\r\n\t${parts.join('\r\n\t')}`;
 }

@@ -7,12 +7,8 @@
 
 import { type Decision, Decisions, type EndOfMessage } from '../../protocol/index.js';
 import type { Action } from '../policy/actions.js';
-import {
-  authenticationResults,
-  authservIdOf,
-  type SmimeResult,
-  verdictOf,
-} from './auth-results.js';
+import { type SmimeResult, verdictOf } from '../smime/verdict.js';
+import { authenticationResults, authservIdOf } from './auth-results.js';
 import { divert, type Failure, refusal } from './failure-actions.js';
 import { headerEdits, mtaHeaderValue } from './header-edits.js';
 import type { ReceivedHeader } from './message.js';

@@ -1,10 +1,16 @@
 /**
  * What to do when a message cannot be handled as policy demands, per kind of
  * failure (OpenDKIM's On-* settings for S/MIME). Every kind falls back to
- * DOMSEC_ON_ERROR, except the verdict kinds (bad signature, revoked signer):
- * a verdict is recorded in Authentication-Results and the mail delivered,
- * unless the sender's domain is one we require signed mail from, or the
- * administrator chose an action for that kind explicitly.
+ * DOMSEC_ON_ERROR, except
+ * - the verdict kinds (bad signature, revoked signer): a verdict is recorded
+ *   in Authentication-Results and the mail delivered, unless the sender's
+ *   domain is one we require signed mail from, or the administrator chose an
+ *   action for that kind explicitly;
+ * - decrypt-failure, which is never told to the sender: a reply that differs
+ *   between "decrypted" and "did not" is a decryption oracle (Vaudenay's
+ *   padding oracle over SMTP). It is delivered as it came (accept, the
+ *   default), held or redirected, always with a 250; reject and tempfail
+ *   are refused by the configuration.
  */
 
 export const FAILURE_KINDS = [
@@ -26,6 +32,10 @@ export type ActionSettings = Readonly<Record<FailureKind, Action | undefined>>;
 
 const VERDICT_KINDS: ReadonlySet<FailureKind> = new Set(['bad-signature', 'revoked']);
 
+/** Kinds whose outcome the sender must not learn: only actions that answer 250. */
+export const SILENT_KINDS: ReadonlySet<FailureKind> = new Set(['decrypt-failure']);
+export const SILENT_ACTIONS: readonly Action[] = ['accept', 'quarantine', 'redirect'];
+
 export interface FailurePolicy {
   readonly onError: Action;
   readonly actions: ActionSettings;
@@ -34,6 +44,8 @@ export interface FailurePolicy {
 /** The action for a failure; `required` when the sender's domain is under an inbound requirement. */
 export function actionFor(policy: FailurePolicy, kind: FailureKind, required: boolean): Action {
   const explicit = policy.actions[kind];
+  if (SILENT_KINDS.has(kind))
+    return explicit && SILENT_ACTIONS.includes(explicit) ? explicit : 'accept';
   if (explicit) return explicit;
   if (VERDICT_KINDS.has(kind) && !required) return 'accept';
   return policy.onError;

@@ -4,10 +4,10 @@
  * it leads to anything but delivery is the action table's decision.
  */
 
-import type { SmimeVerdict } from '../gateway/auth-results.js';
 import { type ContentType, headerValue, parseContentType, splitMessage } from '../mime/index.js';
 import { classify } from '../smime/detect.js';
 import type { TransformError, TransformReport } from '../smime/types.js';
+import type { SmimeVerdict } from '../smime/verdict.js';
 import type { FailureKind } from './actions.js';
 import { type InboundRequirements, unmetRequirement } from './requirements.js';
 
@@ -27,6 +27,12 @@ function outerContentType(message: Buffer): ContentType | undefined {
   }
 }
 
+/** Whether the message as received is an encrypted S/MIME entity. */
+export function arrivedEncrypted(message: Buffer): boolean {
+  const ct = outerContentType(message);
+  return ct !== undefined && classify(ct) === 'enveloped';
+}
+
 export function inboundFailure(
   message: Buffer,
   report: TransformReport,
@@ -36,13 +42,12 @@ export function inboundFailure(
   senderDomain: string,
 ): InboundFailure | undefined {
   if (error) {
-    if (error.code === 'not-encrypted-to-us' || error.code === 'decrypt-failed')
-      return { kind: 'decrypt-failure', reason: error.message };
+    // Whatever went wrong once an encrypted message was opened depends on
+    // what it decrypted to: one kind, so that no outcome tells it apart.
+    if (arrivedEncrypted(message)) return { kind: 'decrypt-failure', reason: error.message };
     if (error.code === 'internal' || error.code === 'too-large')
       return { kind: 'internal-error', reason: error.message };
-    const ct = outerContentType(message);
-    const enveloped = ct !== undefined && classify(ct) === 'enveloped';
-    return { kind: enveloped ? 'decrypt-failure' : 'bad-signature', reason: error.message };
+    return { kind: 'bad-signature', reason: error.message };
   }
   if (verdict.result === 'temperror')
     return {
@@ -56,6 +61,6 @@ export function inboundFailure(
       reason: verdict.reason ?? 'signature not valid',
     };
   }
-  const unmet = unmetRequirement(requirements, senderDomain, report);
+  const unmet = unmetRequirement(requirements, senderDomain, report, verdict);
   return unmet ? { kind: 'unprotected', reason: unmet } : undefined;
 }

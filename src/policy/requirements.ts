@@ -1,10 +1,11 @@
 /**
  * Per-partner inbound requirements: mail from these domains must arrive
- * signed (a trusted signature) and/or encrypted. The answer says what is
- * missing, for the failure reason.
+ * signed (smime=pass: a valid, trusted signature bound to its author) and/or
+ * encrypted. The answer says what is missing, for the failure reason.
  */
 
 import type { TransformReport } from '../smime/types.js';
+import type { SmimeVerdict } from '../smime/verdict.js';
 
 export interface InboundRequirements {
   readonly signed: ReadonlySet<string>;
@@ -20,6 +21,7 @@ export function unmetRequirement(
   req: InboundRequirements,
   senderDomain: string,
   report: TransformReport,
+  verdict: SmimeVerdict,
 ): string | undefined {
   const layers = report.layers;
   if (
@@ -27,7 +29,7 @@ export function unmetRequirement(
     !layers.some((l) => l.kind === 'enveloped' || l.kind === 'auth-enveloped')
   )
     return `mail from ${senderDomain} must be encrypted`;
-  if (req.signed.has(senderDomain) && !layers.some((l) => (l.signers ?? []).length > 0))
-    return `mail from ${senderDomain} must be signed`;
+  if (req.signed.has(senderDomain) && verdict.result !== 'pass')
+    return `mail from ${senderDomain} must be signed by its author's domain or address`;
   return undefined;
 }

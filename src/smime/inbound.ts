@@ -27,9 +27,11 @@ import {
   parseEntity,
   splitMessage,
 } from '../mime/index.js';
+import { authorsOf } from './authors.js';
 import { classify } from './detect.js';
 import { failure, type ReportBuilder, reportBuilder } from './results.js';
 import type { InboundContext, TransformResult } from './types.js';
+import { verdictOf, vouchesForContent } from './verdict.js';
 import { messageOf, partitionHeaders } from './wire.js';
 
 function verifyOptions(ctx: InboundContext): VerifyOptions {
@@ -107,6 +109,7 @@ async function unwrapDetached(
     certificates: v.certificates,
     contentType: v.contentType,
   });
+  for (const n of v.notes) report.note(n);
   report.action('verified');
   return { inner: ctx.keepSignatures ? undefined : signed.raw };
 }
@@ -159,6 +162,7 @@ async function unwrapPkcs7(
       certificates: v.certificates,
       contentType: smimeType ?? v.contentType,
     });
+    for (const n of v.notes) report.note(n);
     report.action('verified');
     return { inner: v.content };
   }
@@ -180,7 +184,9 @@ export async function transformInbound(
   const report = reportBuilder('inbound');
   const limits = ctx.limits ?? DEFAULT_MIME_LIMITS;
   try {
-    const parts = partitionHeaders(splitMessage(message, limits).headers);
+    const received = splitMessage(message, limits).headers;
+    const parts = partitionHeaders(received);
+    report.authors(authorsOf(received));
     // The message is itself the top-level entity (its other headers do not
     // matter to MIME): parsed in place, not copied.
     let current = message;
@@ -205,6 +211,7 @@ export async function transformInbound(
     const inner = splitMessage(current, limits);
     const innerParts = partitionHeaders(inner.headers);
     const wrapped = headerProtected(inner.headers, inner.body, limits);
+    let delivered: Buffer;
     if (wrapped) {
       // RFC 8551 3.1: the protected copy's headers are the real ones; the
       // outer ones that it repeats (Subject "[...]", From, To...) give way,
@@ -213,17 +220,22 @@ export async function transformInbound(
       const trace = parts.outer.filter((f) => !names.has(f.name.toLowerCase()));
       const real = partitionHeaders(wrapped.headers);
       report.action('headers-restored');
-      return {
-        ok: true,
-        message: messageOf([...trace, ...real.outer], real.entity, wrapped.body),
-        report: report.done(),
-      };
+      report.authors(authorsOf(wrapped.headers));
+      delivered = messageOf([...trace, ...real.outer], real.entity, wrapped.body);
+    } else {
+      delivered = messageOf(parts.outer, innerParts.entity, inner.body);
     }
-    return {
-      ok: true,
-      message: messageOf(parts.outer, innerParts.entity, inner.body),
-      report: report.done(),
-    };
+    const done = report.done();
+    // AES-CBC is malleable: decrypted content goes out only when a signature
+    // bound to its author vouches for it; anything else is a failure to
+    // decrypt (EFAIL gadgets, and no padding or format oracle).
+    if (done.layers.some((l) => l.kind === 'enveloped') && !vouchesForContent(verdictOf(done)))
+      return failure(
+        report,
+        'unauthenticated-content',
+        'AES-CBC content without a bound, valid signature',
+      );
+    return { ok: true, message: delivered, report: done };
   } catch (err) {
     return failure(report, err);
   }

@@ -2,6 +2,7 @@
 
 import { CmsError } from '../cms/asn1.js';
 import { MimeError } from '../mime/index.js';
+import type { Authors } from './authors.js';
 import type { LayerReport, TransformErrorCode, TransformReport, TransformResult } from './types.js';
 
 export interface ReportBuilder {
@@ -10,6 +11,7 @@ export interface ReportBuilder {
   layer(l: LayerReport): void;
   cipher(c: string): void;
   keyTransport(k: string): void;
+  authors(a: Authors): void;
   done(): TransformReport;
 }
 
@@ -19,6 +21,7 @@ export function reportBuilder(direction: 'outbound' | 'inbound'): ReportBuilder 
   const layers: LayerReport[] = [];
   let cipher: string | undefined;
   let keyTransport: string | undefined;
+  let authors: Authors | undefined;
   return {
     action: (a) => actions.push(a),
     note: (n) => notes.push(n),
@@ -29,6 +32,9 @@ export function reportBuilder(direction: 'outbound' | 'inbound'): ReportBuilder 
     keyTransport: (k) => {
       keyTransport = k;
     },
+    authors: (a) => {
+      authors = a;
+    },
     done: () => ({
       direction,
       actions,
@@ -36,6 +42,7 @@ export function reportBuilder(direction: 'outbound' | 'inbound'): ReportBuilder 
       layers,
       ...(cipher ? { cipher } : {}),
       ...(keyTransport ? { keyTransport } : {}),
+      ...(authors ? { authors } : {}),
     }),
   };
 }

@@ -11,6 +11,7 @@ import type { SigningIdentity } from '../cms/sign.js';
 import type { DigestName } from '../cms/signature-algorithms.js';
 import type { CertificateValidator, SignerReport } from '../cms/verify.js';
 import type { MimeLimits } from '../mime/index.js';
+import type { Authors } from './authors.js';
 
 export type { ContentCipher, KeyTransport };
 
@@ -96,6 +97,8 @@ export type TransformErrorCode =
   | 'malformed-cms'
   | 'unsupported'
   | 'too-large'
+  /** AES-CBC content that decrypted but that no bound, valid signature vouches for. */
+  | 'unauthenticated-content'
   | 'internal';
 
 export interface TransformError {
@@ -113,6 +116,8 @@ export interface TransformReport {
   readonly layers: readonly LayerReport[];
   readonly cipher?: string;
   readonly keyTransport?: string;
+  /** Inbound: who the delivered message says wrote it, for binding signers to authors. */
+  readonly authors?: Authors;
 }
 
 export type TransformResult =

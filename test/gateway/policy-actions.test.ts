@@ -103,14 +103,30 @@ describe('inbound failure actions', () => {
     }
   });
 
-  it('defaults: mail we cannot decrypt is tempfailed (DOMSEC_ON_ERROR): the sender keeps it', async () => {
-    const m = await gateway({});
-    try {
-      const o = await deliver(m, await protect({ sign: true, encrypt: true, to: com }));
-      assert.match(replyOf(o.decision) ?? '', /^451 4\.7\.1 decrypt-failure: /);
-      assert.equal(o.edits.length, 0);
-    } finally {
-      await m.close();
+  it('defaults: mail we cannot decrypt is delivered as it came (smime=permerror), never refused, also under DOMSEC_ON_ERROR=reject', async () => {
+    for (const env of [
+      {},
+      { DOMSEC_ON_ERROR: 'reject' },
+      { DOMSEC_ON_ERROR: 'tempfail' },
+    ] as Record<string, string>[]) {
+      const m = await gateway(env);
+      try {
+        const o = await deliver(m, await protect({ sign: true, encrypt: true, to: com }));
+        assert.equal(o.decision?.type, 'accept', JSON.stringify(env));
+        assert.ok(!o.edits.some((e) => e.type === 'replaceBody'), 'the body stays as it came');
+        assert.match(arValue(o), /smime=permerror\s+\(encrypted content not decrypted\)/);
+      } finally {
+        await m.close();
+      }
+    }
+  });
+
+  it('DOMSEC_ON_DECRYPT_FAILURE=reject or tempfail is refused at start: it would be a decryption oracle', () => {
+    for (const value of ['reject', 'tempfail']) {
+      assert.throws(
+        () => loadConfig({ DOMSEC_ON_DECRYPT_FAILURE: value }),
+        /DOMSEC_ON_DECRYPT_FAILURE=.*expected accept \| quarantine \| redirect \(a refusal would tell the sender whether the message decrypted: a decryption oracle\)/,
+      );
     }
   });
 

@@ -89,9 +89,8 @@ export async function runMessage(
   const r = await client.sendMessage({
     from: envelope.from,
     rcpts: envelope.rcpts,
-    headers: headers.map(
-      (h) => [h.name, h.raw.toString('latin1').slice(h.name.length + 1)] as const,
-    ),
+    // The value's bytes as they are: UTF-8 header fields (RFC 6532) stay UTF-8.
+    headers: headers.map((h) => [h.name, h.raw.subarray(h.name.length + 1)] as const),
     body,
     ...(envelope.macros ? { macros: envelope.macros } : {}),
   });

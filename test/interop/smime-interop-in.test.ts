@@ -265,11 +265,15 @@ describe('openssl encrypts, ours decrypts', () => {
     ],
   ];
   for (const [name, opts, recipient, kind, contentAlg, keyAlg] of cases) {
-    test(`${name}: decrypted byte-exact`, async () => {
+    // AES-CBC content is delivered only under a bound signature (it has no
+    // integrity of its own): the CBC cases encrypt what openssl signed first.
+    const cbc = kind === 'enveloped';
+    test(`${name}${cbc ? ', signed inside' : ''}: decrypted byte-exact`, async () => {
       const leaf = recipient();
-      const r = await inbound(await cmsEncrypt(CONTENT, [leaf.certPath], opts));
+      const inner = cbc ? await cmsSign(CONTENT, partner.signing) : CONTENT;
+      const r = await inbound(await cmsEncrypt(inner, [leaf.certPath], opts));
       sameBytes(ok(r), EXPECTED);
-      assert.deepEqual(r.report.actions, ['decrypted']);
+      assert.deepEqual(r.report.actions, cbc ? ['decrypted', 'verified'] : ['decrypted']);
       const layer = r.report.layers[0]!;
       assert.equal(layer.kind, kind);
       assert.equal(layer.algorithm, contentAlg);
@@ -313,14 +317,28 @@ describe('gpgsm signs and encrypts, ours verifies and decrypts', () => {
     assertSigned(r, 'signed-opaque', partner.signing);
   });
 
-  test('gpgsm --encrypt (AES-256 and default AES-128, RSA v1.5): decrypted byte-exact', async () => {
+  test('unsigned AES-CBC from openssl and gpgsm decrypts, and is not delivered decrypted: nothing vouches for it', async () => {
+    for (const msg of [
+      await cmsEncrypt(CONTENT, [ours.encryption.certPath], {}),
+      await gpg.encrypt(CONTENT, ours.encryption.certPath, {}),
+    ]) {
+      const r = await inbound(msg);
+      assert.equal(r.ok, false);
+      assert.equal(r.ok ? '' : r.error.code, 'unauthenticated-content');
+      assert.equal(r.report.layers[0]?.kind, 'enveloped', 'it did decrypt');
+    }
+  });
+
+  test('gpgsm --encrypt (AES-256 and default AES-128, RSA v1.5) of signed mail: decrypted byte-exact', async () => {
     for (const [cipher, oid] of [
       ['AES256', OID.aes256Cbc],
       [undefined, OID.aes128Cbc],
     ] as const) {
-      const msg = await gpg.encrypt(CONTENT, ours.encryption.certPath, cipher ? { cipher } : {});
+      const signed = await cmsSign(CONTENT, partner.signing);
+      const msg = await gpg.encrypt(signed, ours.encryption.certPath, cipher ? { cipher } : {});
       const r = await inbound(msg);
       sameBytes(ok(r), EXPECTED);
+      assert.deepEqual(r.report.actions, ['decrypted', 'verified']);
       assert.equal(r.report.layers[0]?.kind, 'enveloped');
       assert.equal(r.report.layers[0]?.algorithm, oid);
       assert.equal(r.report.layers[0]?.keyEncryption, OID.rsaEncryption);

@@ -255,7 +255,8 @@ describe('no secret in logs, metrics or check-config', () => {
       'eom accept',
       'eom accept',
     ]);
-    for (const i of [3, 4, 5]) assert.match(outcomes[i]!, /^eom 451 4\.7\.1 decrypt-failure: /);
+    // Encrypted mail that fails is delivered as it came, never refused (no decryption oracle).
+    for (const i of [3, 4, 5]) assert.equal(outcomes[i], 'eom accept');
   });
 
   it('the detector finds each secret in a dump of it (PEM, DER, JWK, URL, base64 body)', () => {
