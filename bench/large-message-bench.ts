@@ -44,6 +44,65 @@ const OUTBOUND = {
   address: '127.0.0.1',
 };
 
+/** Times 10 KB sign+encrypt messages through the milter at `port`, one at a time. */
+export function smallMessages(port: number): {
+  send(): Promise<void>;
+  time(n: number): Promise<number[]>;
+} {
+  const milter = servedMilter(port);
+  const small = makeMessage(10 * 1024);
+  const send = async () => {
+    const r = await runMessage(milter, small, OUTBOUND);
+    if (!r.edits.some((e) => e.type === 'replaceBody'))
+      throw new Error('small message was not protected');
+  };
+  return {
+    send,
+    async time(n) {
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await send();
+        ms.push(performance.now() - t);
+      }
+      return ms;
+    },
+  };
+}
+
+export interface Sender {
+  /** Each message's line as printed (seconds first), in order. */
+  readonly lines: string[];
+  /** Stops it once at least one message went through. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Large messages, one after another from another process (its copying must
+ * not delay this one's timing): `what` is a size (outbound) or files (inbound, see large-sender.ts).
+ */
+export function startSender(port: number, ...what: string[]): Sender {
+  const sender = spawn(process.execPath, [SENDER, String(port), ...what], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  sender.stdout!.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) if (line.trim()) lines.push(line.trim());
+  });
+  const exited = new Promise((resolve) => sender.once('exit', resolve));
+  return {
+    lines,
+    async stop() {
+      // At least one large message must have been completed, else nothing was measured.
+      while (lines.length === 0 && sender.exitCode === null)
+        await new Promise((r) => setTimeout(r, 50));
+      sender.kill();
+      await exited;
+      if (lines.length === 0) throw new Error('no large message went through');
+    },
+  };
+}
+
 export async function largeMessageBenchmark(
   o: { size: number; smallMessages: number; rounds: number },
   log: (s: string) => void,
@@ -62,46 +121,9 @@ export async function largeMessageBenchmark(
     DOMSEC_PARTNER_CERTS: join(dir, 'partner.pem'),
   });
   const pid = serve.process.pid!;
-  const milter = servedMilter(serve.port);
-  const small = makeMessage(10 * 1024);
-  const sendSmall = async () => {
-    const r = await runMessage(milter, small, OUTBOUND);
-    if (!r.edits.some((e) => e.type === 'replaceBody'))
-      throw new Error('small message was not protected');
-  };
-  const timeSmall = async (n: number) => {
-    const ms: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await sendSmall();
-      ms.push(performance.now() - t);
-    }
-    return ms;
-  };
-  /** Large messages, one after another from another process (its copying must not delay this one's timing). */
-  const startSender = () => {
-    const sender = spawn(process.execPath, [SENDER, String(serve.port), String(o.size)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const seconds: number[] = [];
-    sender.stdout!.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line.trim()) seconds.push(Number(line));
-    });
-    const exited = new Promise((resolve) => sender.once('exit', resolve));
-    return {
-      seconds,
-      async stop() {
-        // At least one large message must have been completed, else nothing was measured.
-        while (seconds.length === 0 && sender.exitCode === null)
-          await new Promise((r) => setTimeout(r, 50));
-        sender.kill();
-        await exited;
-        if (seconds.length === 0) throw new Error('no large message went through');
-      },
-    };
-  };
+  const small = smallMessages(serve.port);
   try {
-    for (let i = 0; i < 1000; i++) await sendSmall(); // warm-up: past V8's optimising compiler
+    for (let i = 0; i < 1000; i++) await small.send(); // warm-up: past V8's optimising compiler
     const baselineRssBytes = rssBytes(pid);
     let peakRssBytes = baselineRssBytes;
     const sampler = setInterval(() => {
@@ -113,13 +135,13 @@ export async function largeMessageBenchmark(
     const largeTimes: number[] = [];
     const perBlock = Math.ceil(o.smallMessages / o.rounds);
     for (let round = 0; round < o.rounds; round++) {
-      unloaded.push(...(await timeSmall(perBlock)));
-      const sender = startSender();
+      unloaded.push(...(await small.time(perBlock)));
+      const sender = startSender(serve.port, String(o.size));
       // Until the first large message is under way, then measure while they keep coming.
       await new Promise((r) => setTimeout(r, 300));
-      loaded.push(...(await timeSmall(perBlock)));
+      loaded.push(...(await small.time(perBlock)));
       await sender.stop();
-      largeTimes.push(...sender.seconds);
+      largeTimes.push(...sender.lines.map(Number));
       // The message cut off by the kill may still be in the transform worker: let it finish.
       await new Promise((r) => setTimeout(r, 1000));
     }

@@ -1,11 +1,15 @@
 /**
  * `npm run bench`: runs the benchmarks and writes a markdown table to
  * bench/results/latest.md (and stdout). Options through the environment:
- * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|smime|large|postfix|pki|gateway),
+ * BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_ONLY (protocol|smime|large|hostile|postfix|pki|oracle|gateway),
  * BENCH_MILTER_SOCKET (inet|unix: how Postfix reaches the milters in the gateway bench),
  * BENCH_PKI_LOOKUPS (20000 cached look-ups per row), BENCH_PKI_COLD (200 per source),
- * BENCH_SMALL_MESSAGES (2000 timed 10 KB messages each side of the large-message bench),
- * BENCH_LARGE_ROUNDS (4 alternating unloaded / loaded blocks in it).
+ * BENCH_SMALL_MESSAGES (2000 timed 10 KB messages each side of the large-message bench, and
+ * per kind of message in the hostile-message bench), BENCH_HOSTILE (which kinds there:
+ * bomb,signers,recipients,huge,ber; all by default),
+ * BENCH_LARGE_ROUNDS (4 alternating unloaded / loaded blocks in it),
+ * BENCH_ORACLE_SAMPLES (200 timed end-of-message answers per kind of mutation in the oracle bench),
+ * BENCH_ORACLE_WARMUP (10 untimed rounds over every kind before them).
  * The gateway bench needs OpenDKIM (`apt-get install opendkim`); the PKI bench
  * redis-server, slapd, dnsmasq and openssl.
  */
@@ -14,8 +18,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { crlBenchmarks, pkijsRunsFor } from './crl-bench.js';
 import { gatewayBenchmarks } from './gateway-bench.js';
+import { hostileBenchmark } from './hostile-bench.js';
 import { largeMessageBenchmark } from './large-message-bench.js';
 import { fmtMs } from './latency.js';
+import { type OracleRow, oracleTimingBenchmark } from './oracle-timing-bench.js';
 import { pkiBenchmarks } from './pki-bench.js';
 import { postfixBenchmarks } from './postfix-bench.js';
 import { protocolBenchmarks } from './protocol-bench.js';
@@ -109,6 +115,39 @@ if (!only || only === 'large') {
   out();
 }
 
+if (!only || only === 'hostile') {
+  out(
+    '## Hostile inbound messages through `serve` while 10 KB messages keep coming (sign+encrypt)',
+  );
+  out();
+  const smallMessages = Number(env['BENCH_SMALL_MESSAGES'] ?? 2000);
+  const rounds = Number(env['BENCH_LARGE_ROUNDS'] ?? 4);
+  const kinds = env['BENCH_HOSTILE']?.split(',');
+  const r = await hostileBenchmark({ smallMessages, rounds, ...(kinds ? { kinds } : {}) }, (s) =>
+    process.stderr.write(`${s}\n`),
+  );
+  out(
+    `Per kind ${smallMessages} small messages each side, in ${rounds} alternating unloaded / loaded blocks; the hostile ones one after another from another process. Stall: the milter's own event-loop delay (nodejs_eventloop_lag_max_seconds, 10 ms resolution), the longest over the blocks.`,
+  );
+  out();
+  out(
+    '| hostile message (inbound) | size | done, s each | milter answered (smime=) | longest stall ms | 10 KB p50 | p99 | max | p99 / unloaded |',
+  );
+  out('|---|---:|---:|---|---:|---:|---:|---:|---:|');
+  const u = r.unloaded;
+  out(
+    `| none (unloaded) | - | - | - | ${u.stallMs.toFixed(0)} | ${fmtMs(u.latency.p50)} | ${fmtMs(u.latency.p99)} | ${fmtMs(u.latency.max)} | 1.00 |`,
+  );
+  for (const x of r.rows) {
+    out(
+      `| ${x.name} | ${(x.bytes / 1024 / 1024).toFixed(1)} MB | ${x.completed}, ${x.seconds.toFixed(2)} | ${x.outcomes} | ${x.stallMs.toFixed(0)} | ${fmtMs(x.latency.p50)} | ${fmtMs(x.latency.p99)} | ${fmtMs(x.latency.max)} | ${(x.latency.p99 / u.latency.p99).toFixed(2)} |`,
+    );
+  }
+  out();
+  out('Targets: longest stall <= 50 ms, p99 <= 2 x unloaded.');
+  out();
+}
+
 if (!only || only === 'postfix') {
   const messages = Number(env['BENCH_MESSAGES'] ?? 2000);
   const rounds = Number(env['BENCH_ROUNDS'] ?? 3);
@@ -196,6 +235,91 @@ if (!only || only === 'pki') {
   out(
     'pkijs: asn1js.fromBER, then new CertificateRevocationList; raised limits: maxNodes 20 000 000, maxContentLength 256 MiB. One lookup: mean of 100 000 Map look-ups of revoked serials.',
   );
+  out();
+}
+
+if (!only || only === 'oracle') {
+  const samples = Number(env['BENCH_ORACLE_SAMPLES'] ?? 200);
+  const warmUpRounds = Number(env['BENCH_ORACLE_WARMUP'] ?? 10);
+  const load = os.loadavg()[0]!.toFixed(2);
+  const r = await oracleTimingBenchmark({ samples, warmUpRounds }, (s) =>
+    process.stderr.write(`${s}\n`),
+  );
+  const us = (x: number) => x.toFixed(0);
+  const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(0)}`;
+  const pValue = (p: number) => (p < 1e-4 ? p.toExponential(0) : p.toFixed(p < 0.01 ? 4 : 2));
+  // Told apart by time: a clear effect (AUC at least 0.1 from a coin's) that is no accident.
+  const apart = (c: { auc: number; p: number }) => Math.abs(c.auc - 0.5) >= 0.1 && c.p < 0.001;
+  const fmtRow = (x: OracleRow) => {
+    const c = x.comparison;
+    const vs = c
+      ? `${c.against} | ${signed(c.delta)} [${signed(c.ci[0])}, ${signed(c.ci[1])}] | ${(c.delta / x.stats.iqr).toFixed(2)} | ${c.auc.toFixed(2)} | ${pValue(c.p)}`
+      : '- | - | - | - | -';
+    return `| ${x.family} | ${x.kind} | ${x.capture} | ${x.variants} | ${x.stats.n} | ${us(x.stats.median)} | ${us(x.stats.p10)} | ${us(x.stats.p90)} | ${us(x.serverMedian)} | ${x.ratioToGenuine.toFixed(3)} | ${vs} | ${x.outcomes} |`;
+  };
+  out(
+    `## Decryption oracle: time to answer at end of message, per family of mutations (${r.messages} messages, ${r.rounds} interleaved rounds)`,
+  );
+  out();
+  out(
+    'How to read it. The attacker mutates one capture and times our answer; the reply and the mail back are one class (test/security/decryption-oracle-property.test.ts), so time is all that is left. (1) The padding oracle: "good padding" vs "bad padding" in family 1, and "valid vs invalid padding" below, must be within noise: Δ median with a 95% interval around 0, AUC near 0.5 (AUC = P(row slower than the other); 0.5 is a coin, 0 or 1 means every sample tells). The same for the key-transport oracles (Bleichenbacher, Manger): a key blob well-formed for its padding but carrying another key vs a broken one, in family 4. (2) Any two kinds of mutation of the same capture that time tells apart (the matrix at the end) give the attacker a bit about the mutated plaintext, even where padding does not. (3) The genuine messages are slower because they are decrypted and their signature verified to the end: that tells the attacker nothing, they know the capture is genuine; a mutation is as slow exactly when it is verified too (it changed nothing that is signed).',
+  );
+  out();
+  const goodBad = r.rows.find((x) => x.kind === 'good padding')?.comparison;
+  const validInvalid = r.padding[0]?.comparison;
+  if (goodBad && validInvalid)
+    out(
+      `This run: good vs bad padding ${signed(goodBad.delta)} µs [${signed(goodBad.ci[0])}, ${signed(goodBad.ci[1])}], AUC ${goodBad.auc.toFixed(2)} (${apart(goodBad) ? 'TOLD APART' : 'within noise'}); valid vs invalid padding ${signed(validInvalid.delta)} µs, AUC ${validInvalid.auc.toFixed(2)} (${apart(validInvalid) ? 'TOLD APART' : 'within noise'}).`,
+    );
+  const told = r.pairs.filter(
+    (x) => x.delta > 0 && !x.a.startsWith('genuine') && !x.b.startsWith('genuine') && apart(x),
+  );
+  out();
+  out(
+    told.length === 0
+      ? 'No two mutation kinds of one capture are told apart by time (|AUC − 0.5| ≥ 0.1 with p < 0.001).'
+      : `Mutation kinds of one capture told apart by time (|AUC − 0.5| ≥ 0.1, p < 0.001), slower first: ${told
+          .sort((x, y) => y.delta - x.delta)
+          .map((x) => `${x.a} > ${x.b} by ${us(x.delta)} µs (AUC ${x.auc.toFixed(2)})`)
+          .join('; ')}.`,
+  );
+  out();
+  out(
+    `The gateway in-process behind our MilterServer, driven by our MilterClient over loopback (no MTA), one connection per message, from outside (${r.client}) to bob@example.net. Timed client side: end-of-body packet sent -> final reply received (process.hrtime.bigint); "server µs" is the application's own endOfMessage time. ${r.warmUpRounds} untimed warm-up rounds, then ${samples} samples per kind (more when a kind has more variants: one per variant), round-robin in a shuffled order each round, fewer-sampled kinds spread evenly over the rounds. ${r.seconds.toFixed(1)} s timed. Good padding in family 1: ${r.paddingValue} (found with the key). Δ median against the family's other kinds, with a bootstrap 95% interval; Δ / IQR: the difference in units of the row's own interquartile range; Mann–Whitney p two-sided. Load average when the bench began: ${load}.`,
+  );
+  out();
+  const head =
+    '| family | kind | capture | variants | n | median µs | p10 µs | p90 µs | server median µs | ratio to genuine | vs | Δ median µs [95% CI] | Δ / IQR | AUC | Mann–Whitney p | reply · logged action |';
+  const rule = '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|';
+  out(head);
+  out(rule);
+  for (const x of r.rows) out(fmtRow(x));
+  out();
+  out(
+    'CBC padding: valid vs invalid, over every mutation whose change reaches the last (padding) block: family 1, blocks appended, block truncated; validity by decrypting with the key.',
+  );
+  out();
+  out(head);
+  out(rule);
+  for (const x of r.padding) out(fmtRow(x));
+  out();
+  const capture = 'cbc-oaep';
+  const names = [...new Set(r.pairs.filter((x) => x.capture === capture).map((x) => x.a))];
+  out(
+    `Every two kinds of the ${capture} capture: Δ median µs (row minus column) and AUC; **bold**: told apart (|AUC − 0.5| ≥ 0.1, p < 0.001).`,
+  );
+  out();
+  out(`| row − column | ${names.join(' | ')} |`);
+  out(`|---|${names.map(() => '---:').join('|')}|`);
+  for (const a of names) {
+    const cells = names.map((b) => {
+      const x = r.pairs.find((y) => y.capture === capture && y.a === a && y.b === b);
+      if (!x) return '-';
+      const cell = `${signed(x.delta)} (${x.auc.toFixed(2)})`;
+      return apart(x) ? `**${cell}**` : cell;
+    });
+    out(`| ${a} | ${cells.join(' | ')} |`);
+  }
   out();
 }
 

@@ -90,6 +90,7 @@ export class EndOfMessageEditor implements EndOfMessage {
     this.bodyInProgress = true;
     try {
       const source = Buffer.isBuffer(body) ? [body] : body;
+      let sent = false;
       for await (const piece of source) {
         for (let off = 0; off < piece.length; off += MILTER_CHUNK_SIZE) {
           this.check('CHGBODY');
@@ -97,7 +98,13 @@ export class EndOfMessageEditor implements EndOfMessage {
             type: 'replaceBody',
             chunk: piece.subarray(off, off + MILTER_CHUNK_SIZE),
           });
+          sent = true;
         }
+      }
+      // An empty new body is still a replacement: one empty packet says so.
+      if (!sent) {
+        this.check('CHGBODY');
+        await this.sink.send({ type: 'replaceBody', chunk: Buffer.alloc(0) });
       }
     } finally {
       this.bodyInProgress = false;

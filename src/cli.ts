@@ -4,6 +4,7 @@
  * Only this file (with config.ts) touches process.env and process.exit.
  */
 
+import { parseArgs } from 'node:util';
 import { certsCommand } from './commands/certs.js';
 import { keygenCommand } from './commands/keygen.js';
 import { readStdin, transformCommand } from './commands/transform.js';
@@ -16,7 +17,9 @@ import { startService } from './serve.js';
 const USAGE = `usage: domsec-milter <command>
 
 commands:
-  serve          run the milter and its HTTP endpoint until SIGTERM
+  serve [--dev]  run the milter and its HTTP endpoint until SIGTERM; every local domain
+                 needs its key, except with --dev (as npm start runs it), which creates
+                 a development identity under ./.domsec/keys when DOMSEC_KEYS_DIR is unset
   check-config   validate the environment and print the effective configuration
   keygen --domain D --out DIR [--algo rsa-2048|rsa-3072|ec-p256|ed25519]
                  [--crl-url URL] [--ocsp-url URL]
@@ -45,7 +48,8 @@ function configOrExit() {
   }
 }
 
-async function serve(): Promise<void> {
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { dev: { type: 'boolean' } }, strict: true });
   const config = configOrExit();
   const log = createLogger(config.logLevel);
   // Handlers first: a SIGTERM while starting (keys being generated, sockets
@@ -68,7 +72,7 @@ async function serve(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {
-    service = await startService(config, log);
+    service = await startService(config, log, { developmentIdentity: values.dev === true });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Node's own errors already start with their code ("EACCES: permission denied, ...").
@@ -94,7 +98,9 @@ async function checkConfig(): Promise<void> {
   } catch (err) {
     const missing = (err as Error).message.endsWith('ENOENT');
     if (missing && !config.keysDirExplicit) {
-      process.stdout.write('# no keys yet: serve creates a development identity\n');
+      process.stdout.write(
+        '# no keys: serve refuses to start; `serve --dev` creates a development identity\n',
+      );
       return;
     }
     fail(err instanceof Error ? err.message : String(err));
@@ -111,7 +117,7 @@ async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serve();
+      return serve(rest);
     case 'check-config':
       return await checkConfig();
     case 'transform': {

@@ -95,6 +95,20 @@ export const POLICY_VARIABLES: readonly AnyVariable[] = [
     parse: action,
   },
   {
+    name: 'DOMSEC_ON_FOREIGN_AUTHOR',
+    key: 'onForeignAuthor',
+    default: '',
+    description: `outbound mail whose author (From, Sender) our domain signature cannot vouch for: ${ACTION_LIST} [reject; accept sends it without our signature]`,
+    parse: action,
+  },
+  {
+    name: 'DOMSEC_ON_BAD_ORIGINATOR_SIGNATURE',
+    key: 'onBadOriginatorSignature',
+    default: '',
+    description: `outbound mail already signed by its originator with a signature that is invalid or untrusted: ${ACTION_LIST} [reject; accept sends it without our signature]`,
+    parse: action,
+  },
+  {
     name: 'DOMSEC_ON_INTERNAL_ERROR',
     key: 'onInternalError',
     default: '',

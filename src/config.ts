@@ -53,6 +53,7 @@ export interface Config extends ActionConfig {
   readonly partnerSources: readonly PartnerSourceName[];
   readonly ldapUrls: readonly string[];
   readonly dnsResolver: string | undefined;
+  readonly dnsValidatingResolver: boolean;
   readonly smimeaRequireDnssec: boolean;
   readonly lookupTimeoutMs: number;
   readonly revocation: readonly RevocationMethod[];
@@ -190,8 +191,16 @@ export const VARIABLES: readonly AnyVariable[] = [
     key: 'dnsResolver',
     default: '',
     description:
-      'resolver for SMIMEA look-ups, `HOST:PORT` (a validating resolver: DANE records count only with DNSSEC) [first nameserver of /etc/resolv.conf]',
+      'resolver for SMIMEA look-ups, `HOST:PORT` (a validating resolver: DANE records count only with DNSSEC, see DOMSEC_DNS_VALIDATING_RESOLVER) [first nameserver of /etc/resolv.conf]',
     parse: dnsServer,
+  },
+  {
+    name: 'DOMSEC_DNS_VALIDATING_RESOLVER',
+    key: 'dnsValidatingResolver',
+    default: 'no',
+    description:
+      '`yes` | `no`: `yes` says the SMIMEA resolver validates DNSSEC and the path to it is trusted, so its AD bit counts; with `no` it counts only from a resolver on loopback (127.0.0.0/8, ::1), and DANE-EE/DANE-TA records from any other are refused',
+    parse: yesNo,
   },
   {
     name: 'DOMSEC_SMIMEA_REQUIRE_DNSSEC',

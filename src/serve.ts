@@ -18,7 +18,9 @@ import { loadOrCreateIdentities } from './pki/dev-identity.js';
 import { HarvestedCertificates } from './pki/harvest.js';
 import type { DomainIdentity } from './pki/identities.js';
 import { loadPki } from './pki/setup.js';
-import { OFFLOAD_BYTES, OutboundWorker } from './smime/outbound-offload.js';
+import { InboundWorker } from './smime/inbound-offload.js';
+import { OFFLOAD_BYTES } from './smime/offload.js';
+import { OutboundWorker } from './smime/outbound-offload.js';
 
 export interface RunningService {
   readonly milter: MilterServer;
@@ -60,23 +62,45 @@ function watchExpiry(
   return timer;
 }
 
-export async function startService(config: Config, log: Logger): Promise<RunningService> {
+export interface StartOptions {
+  /**
+   * `serve --dev` (npm start): local domains without a key get a development
+   * identity under the default keys directory. Never otherwise: a production
+   * host whose key went missing must not sign real mail with a new key.
+   */
+  readonly developmentIdentity?: boolean;
+}
+
+export async function startService(
+  config: Config,
+  log: Logger,
+  opts: StartOptions = {},
+): Promise<RunningService> {
+  const dev = opts.developmentIdentity === true;
+  const noKey = (domains: readonly string[]) =>
+    new Error(
+      `no key for ${domains.join(', ')} in ${config.keysDir}: put <domain>.key.pem and <domain>.crt.pem (or <domain>.p12) there for each local domain, or run \`serve --dev\` for a development identity`,
+    );
   const { identities, created } = await loadOrCreateIdentities(
     config.keysDir,
     config.localDomains,
-    !config.keysDirExplicit,
+    dev && !config.keysDirExplicit,
     { passphrase: config.keysPassphrase },
-  );
+  ).catch((err: NodeJS.ErrnoException) => {
+    // No keys directory at all: the same one line as a directory without the keys.
+    if (!dev && err.message.endsWith('ENOENT')) throw noKey(config.localDomains);
+    throw err;
+  });
   if (created.length > 0) {
     log.warn(
       { domains: created, dir: config.keysDir },
       'no domain key configured: created a development identity (not for production; set DOMSEC_KEYS_DIR)',
     );
   }
-  for (const domain of config.localDomains) {
-    if (!identities.has(domain))
-      log.warn({ domain, dir: config.keysDir }, 'no key for local domain');
-  }
+  const keyless = config.localDomains.filter((d) => !identities.has(d));
+  if (keyless.length > 0 && !dev) throw noKey(keyless);
+  for (const domain of keyless)
+    log.warn({ domain, dir: config.keysDir }, 'no key for local domain');
   const metrics = createMetrics();
   const expiryTimer = watchExpiry(identities, metrics, log);
   const observe = (cache: 'memory' | 'redis', result: 'hit' | 'miss' | 'error') =>
@@ -93,6 +117,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     observeLookup: (source, result) => metrics.certificateLookups.inc({ source, result }),
     observeRevocation: (method, result) => metrics.revocationChecks.inc({ method, result }),
     note: (message, detail) => log.debug(detail, message),
+    warn: (message, detail) => log.warn(detail, message),
   });
   log.info(
     {
@@ -105,6 +130,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     'certificate sources ready',
   );
   const outboundWorker = new OutboundWorker();
+  const inboundWorker = new InboundWorker();
   const app =
     config.mode === 'pass-through'
       ? passThroughApplication()
@@ -117,6 +143,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
           offload: {
             minBytes: OFFLOAD_BYTES,
             transform: (message, context) => outboundWorker.transform(message, context),
+            transformInbound: (message, context) => inboundWorker.transform(message, context),
           },
           onMessage: (m) => {
             metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });
@@ -158,7 +185,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       clearInterval(expiryTimer);
       log.info({ open: milter.connectionCount }, 'draining milter connections');
       await milter.close(config.drainTimeoutMs);
-      await outboundWorker.close();
+      await Promise.all([outboundWorker.close(), inboundWorker.close()]);
       await http.close();
       await cache.close();
       log.info('milter stopped');

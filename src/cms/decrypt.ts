@@ -121,7 +121,8 @@ function readEnvelope(type: string, content: asn1js.AsnType): Envelope {
   return { ...base, authenticated: true, tag: toBuffer(mac.valueBlock.valueHexView), aad };
 }
 
-function matchesIssuerSerial(rid: unknown, cert: CertificateInfo): boolean {
+/** The rid (issuerAndSerialNumber, or a subjectKeyIdentifier OCTET STRING) is `cert`'s. */
+function namesCertificate(rid: unknown, cert: CertificateInfo): boolean {
   if (rid instanceof pkijs.IssuerAndSerialNumber) {
     return (
       toBuffer(rid.serialNumber.valueBlock.valueHexView).equals(cert.serial) &&
@@ -211,7 +212,14 @@ function addressedTo(
   key: DecryptionKey,
 ): pkijs.RecipientEncryptedKey | undefined {
   return kari.recipientEncryptedKeys.encryptedKeys.find((k) =>
-    k.rid.variant === 1 ? matchesIssuerSerial(k.rid.value, key.certificate) : false,
+    namesCertificate(
+      // 1: issuerAndSerialNumber; 2: rKeyId, a RecipientKeyIdentifier (RFC 5652
+      // 6.2.2) as Bouncy Castle writes it, matched by its subjectKeyIdentifier.
+      k.rid.variant === 2
+        ? (k.rid.value as pkijs.RecipientKeyIdentifier).subjectKeyIdentifier
+        : k.rid.value,
+      key.certificate,
+    ),
   );
 }
 
@@ -245,7 +253,7 @@ function recoverContentKey(
   for (const ri of env.recipientInfos) {
     if (ri.variant === 1) {
       const ktri = ri.value as pkijs.KeyTransRecipientInfo;
-      if (!matchesIssuerSerial(ktri.rid, key.certificate)) continue;
+      if (!namesCertificate(ktri.rid, key.certificate)) continue;
       const alg = ktri.keyEncryptionAlgorithm;
       return {
         cek: orRandomKey(

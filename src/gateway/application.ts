@@ -24,8 +24,9 @@ import { arrivedEncrypted, inboundFailure } from '../policy/inbound-failure.js';
 import { isRequired } from '../policy/requirements.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
-import type { TransformResult } from '../smime/types.js';
+import type { InboundContext, TransformResult } from '../smime/types.js';
 import { type SmimeVerdict, verdictOf } from '../smime/verdict.js';
+import { mayVouch } from '../smime/vouching.js';
 import { applyChanges, changedBody, type NewBody, withoutFields } from './apply-edits.js';
 import { authenticationResults, authservIdOf } from './auth-results.js';
 import type { GatewayDeps } from './deps.js';
@@ -203,13 +204,24 @@ class Transaction implements TransactionHandler {
     done: Done,
   ): Promise<Decision> {
     const d = this.deps;
-    const plan = await planOutbound(
-      this.sender,
-      this.recipients,
-      d.identities,
-      { lookup: (domain: string) => this.lookup(domain) },
-      d.outbound,
-    );
+    const partners = { lookup: (domain: string) => this.lookup(domain) };
+    let plan = await planOutbound(this.sender, this.recipients, d.identities, partners, d.outbound);
+    const signer =
+      plan.kind === 'protect' && plan.context.options.sign ? plan.context.signer : undefined;
+    if (signer) {
+      const vouching = await mayVouch(message, signer.certificate, d.pki.validator, this.limits);
+      if (!vouching.ok) {
+        const failure: Failure = { kind: vouching.kind, reason: vouching.reason };
+        if (actionFor(d.failures, failure.kind, false) !== 'accept')
+          return this.fail(eom, failure, done);
+        // Sent on without our signature (encrypted still, where it can be).
+        this.logFailure(failure, 'accept');
+        plan = await planOutbound(this.sender, this.recipients, d.identities, partners, {
+          ...d.outbound,
+          sign: 'never',
+        });
+      }
+    }
     if (plan.kind === 'fail') {
       d.log.warn(
         { queue: this.tx.macro('i'), code: plan.code, reason: plan.message },
@@ -239,7 +251,11 @@ class Transaction implements TransactionHandler {
       r = await transformOutbound(message, context);
       newBody = r.ok ? changedBody(message, r.message) : undefined;
     }
-    if (!r.ok) return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done);
+    if (!r.ok) {
+      // Content that cannot be protected as it is will not be later: no tempfail for it.
+      const permanent = r.error.code === 'malformed-mime' || r.error.code === 'too-large';
+      return this.fail(eom, { kind: 'internal-error', reason: r.error.message }, done, permanent);
+    }
     try {
       await applyChanges(eom, r.message, newBody, original, this.leadingSpace);
     } finally {
@@ -253,6 +269,15 @@ class Transaction implements TransactionHandler {
     return done(r.report.actions.length === 0 ? 'none' : action, 'ok', Decisions.accept);
   }
 
+  /** transformInbound, in the offload worker when the message is large. */
+  private inboundTransform(message: Buffer, context: InboundContext): Promise<TransformResult> {
+    const offload = this.deps.offload;
+    if (!offload?.transformInbound || message.length < offload.minBytes)
+      return transformInbound(message, context);
+    this.offloaded = true;
+    return offload.transformInbound(message, context);
+  }
+
   private async inbound(
     eom: EndOfMessage,
     message: Buffer,
@@ -260,7 +285,7 @@ class Transaction implements TransactionHandler {
     done: Done,
   ): Promise<Decision> {
     const d = this.deps;
-    let r: TransformResult = await transformInbound(message, {
+    let r: TransformResult = await this.inboundTransform(message, {
       keys: allDecryptionKeys(d.identities),
       validator: d.pki.validator,
       keepSignatures: d.keepSignatures === true,
@@ -375,10 +400,20 @@ class Transaction implements TransactionHandler {
     return done(action === 'accept' ? failure.kind : action, 'failed', r.decision, r.verdict);
   }
 
-  /** Outbound failures: refused, or delivered unchanged (accept, quarantine, redirect). */
-  private async fail(eom: EndOfMessage, failure: Failure, done: Done): Promise<Decision> {
+  /**
+   * Outbound failures: refused, or delivered unchanged (accept, quarantine,
+   * redirect). A `permanent` failure is never answered with a tempfail,
+   * which would only hold the mail in the queue until it bounces.
+   */
+  private async fail(
+    eom: EndOfMessage,
+    failure: Failure,
+    done: Done,
+    permanent = false,
+  ): Promise<Decision> {
     const d = this.deps;
-    const action = actionFor(d.failures, failure.kind, false);
+    const configured = actionFor(d.failures, failure.kind, false);
+    const action = permanent && configured === 'tempfail' ? 'reject' : configured;
     this.logFailure(failure, action);
     const refused = refusal(action, failure);
     if (refused) return done(action, 'failed', refused);

@@ -6,7 +6,7 @@ import type { Pki } from '../pki/setup.js';
 import type { FailurePolicy } from '../policy/actions.js';
 import type { InboundRequirements } from '../policy/requirements.js';
 import type { OffloadedResult } from '../smime/outbound-offload.js';
-import type { OutboundContext } from '../smime/types.js';
+import type { InboundContext, OutboundContext, TransformResult } from '../smime/types.js';
 import type { Direction, DirectionPolicy } from './direction.js';
 import type { OutboundPolicy } from './outbound-plan.js';
 
@@ -50,12 +50,14 @@ export interface GatewayDeps {
    */
   readonly maxMessageBytes?: number;
   /**
-   * Where outbound messages of at least `minBytes` are transformed (a worker
-   * thread in `serve`, so a 25 MB message does not hold up the others); the
-   * event loop when absent.
+   * Where messages of at least `minBytes` are transformed (worker threads in
+   * `serve`, so a 25 MB message does not hold up the others); the event loop
+   * when absent. Outbound by `transform`, inbound by `transformInbound`.
    */
   readonly offload?: {
     readonly minBytes: number;
     transform(message: Buffer, context: OutboundContext): Promise<OffloadedResult>;
+    /** The inbound transform's result; `message` stays the caller's, unchanged. */
+    transformInbound?(message: Buffer, context: InboundContext): Promise<TransformResult>;
   };
 }

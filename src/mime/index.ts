@@ -39,4 +39,5 @@ export {
   splitMessage,
 } from './headers.js';
 export { DEFAULT_MIME_LIMITS, type MimeLimits, resolveLimits } from './limits.js';
+export { splitMultipart } from './multipart.js';
 export { toSevenBitEntity } from './seven-bit.js';

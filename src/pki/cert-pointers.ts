@@ -19,6 +19,11 @@ export interface CertificatePointers {
   readonly ocsp: readonly string[];
   readonly caIssuers: readonly string[];
   readonly crl: readonly string[];
+  /**
+   * For each CRL URL, every URI of the distribution point that names it: a
+   * partitioned CRL names its point by one of them (RFC 5280 6.3.3 (b)(2)).
+   */
+  readonly crlPoints: ReadonlyMap<string, readonly string[]>;
 }
 
 const cache = new WeakMap<CertificateInfo, CertificatePointers>();
@@ -35,6 +40,7 @@ export function pointersOf(cert: CertificateInfo): CertificatePointers {
   const ocsp: string[] = [];
   const caIssuers: string[] = [];
   const crl: string[] = [];
+  const crlPoints = new Map<string, string[]>();
   for (const ext of cert.pkijs.extensions ?? []) {
     if (ext.extnID === AIA && ext.parsedValue instanceof pkijs.InfoAccess) {
       for (const d of ext.parsedValue.accessDescriptions) {
@@ -45,11 +51,13 @@ export function pointersOf(cert: CertificateInfo): CertificatePointers {
     } else if (ext.extnID === CRL_DP && ext.parsedValue instanceof pkijs.CRLDistributionPoints) {
       for (const dp of ext.parsedValue.distributionPoints) {
         if (dp.reasons || dp.cRLIssuer || !Array.isArray(dp.distributionPoint)) continue;
-        crl.push(...uris(dp.distributionPoint as pkijs.GeneralName[]));
+        const names = uris(dp.distributionPoint as pkijs.GeneralName[]);
+        crl.push(...names);
+        for (const url of names) crlPoints.set(url, [...(crlPoints.get(url) ?? []), ...names]);
       }
     }
   }
-  const pointers = { ocsp, caIssuers, crl };
+  const pointers = { ocsp, caIssuers, crl, crlPoints };
   cache.set(cert, pointers);
   return pointers;
 }

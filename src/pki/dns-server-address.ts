@@ -1,7 +1,10 @@
 /**
  * Where the DNS resolver is: an address from configuration, or the system's
  * first nameserver. Addresses only: looking the resolver up by name would
- * need the resolver.
+ * need the resolver. And whether its AD bit (RFC 4035 3.2.3: "I validated
+ * this with DNSSEC") can be believed: the bit is not signed, so anyone on
+ * the path to the resolver can set it, and only a resolver on this host,
+ * or one the administrator vouches for, is believed.
  */
 
 import { promises as fs } from 'node:fs';
@@ -62,4 +65,26 @@ export async function systemResolver(path = '/etc/resolv.conf'): Promise<string 
     }
   }
   return undefined;
+}
+
+const LOOPBACK = new net.BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8 or ::1 (also written as ::ffff:127.x.y.z): packets never leave the host. */
+export function isLoopback(server: DnsServerAddress): boolean {
+  return LOOPBACK.check(server.host, server.family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * Why the AD bit of the resolver at `configured` (the address configured,
+ * not necessarily where a test sends the packets) is believed: it is on
+ * loopback, or the administrator declared it validating on a trusted path;
+ * 'refused' otherwise.
+ */
+export type AdBitTrust = 'loopback' | 'declared' | 'refused';
+
+export function adBitTrust(configured: DnsServerAddress, declaredValidating: boolean): AdBitTrust {
+  if (isLoopback(configured)) return 'loopback';
+  return declaredValidating ? 'declared' : 'refused';
 }

@@ -10,8 +10,8 @@ import type { CertificateInfo } from '../cms/certificate.js';
 import type { Config } from '../config.js';
 import { CachedSource } from './cached-source.js';
 import { crlFetcher } from './crl-fetch.js';
-import { DnsClient } from './dns-client.js';
-import { systemResolver } from './dns-server-address.js';
+import { DnsClient, type DnsClientOptions, type DnsResolver } from './dns-client.js';
+import { adBitTrust, parseServerAddress, systemResolver } from './dns-server-address.js';
 import type { HarvestedCertificates } from './harvest.js';
 import { httpFetch } from './http-fetch.js';
 import type { DomainIdentity } from './identities.js';
@@ -36,6 +36,7 @@ export type PkiSettings = Pick<
   | 'partnerSources'
   | 'ldapUrls'
   | 'dnsResolver'
+  | 'dnsValidatingResolver'
   | 'smimeaRequireDnssec'
   | 'lookupTimeoutMs'
   | 'revocation'
@@ -51,6 +52,14 @@ export interface PkiServices {
   readonly observeRevocation?: RevocationObserver;
   /** Told what a source skipped or why a directory failed (for the log). */
   readonly note?: (message: string, detail: Record<string, unknown>) => void;
+  /** Told, once at start, of settings that leave a source partly unusable (for the log). */
+  readonly warn?: (message: string, detail: Record<string, unknown>) => void;
+  /**
+   * The SMIMEA resolver's client, from the options made of the configured
+   * address (default: a DnsClient sending to it). A test sends the packets
+   * elsewhere; trust in the AD bit is still decided by the configured address.
+   */
+  readonly dnsClient?: (options: DnsClientOptions) => DnsResolver;
 }
 
 export interface Pki {
@@ -67,13 +76,15 @@ export interface Pki {
 const CRL_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
- * Certificates from LDAP, DNS or harvested mail are used only while they
- * validate, revocation included, at the time of use. The static directory is
- * the administrator's explicit choice and is taken as it is.
+ * Certificates from LDAP, DNS, harvested mail or imported into the shared
+ * cache are used only while they validate, revocation included, at the time
+ * of use: whoever can write to Redis must not be able to choose whose key we
+ * encrypt to. The static directory (files on the milter host) is the
+ * administrator's explicit choice and is taken as it is.
  */
 function vetting(validator: PathValidator): CertificateVetting {
   return async (found, at) => {
-    if (found.source === 'directory' || found.source === 'imported') return undefined;
+    if (found.source === 'directory') return undefined;
     const verdict = await validator.validate(found.certificate, [], at);
     if (verdict.trusted) return undefined;
     return { reason: verdict.reason ?? 'not trusted', temporary: verdict.temporary === true };
@@ -112,6 +123,7 @@ export async function loadPki(settings: PkiSettings, services: PkiServices): Pro
       negativeTtlSeconds: settings.cacheNegativeTtlSeconds,
     });
   const note = services.note ?? (() => {});
+  const warn = services.warn ?? note;
 
   const sources: CertificateSource[] = [];
   for (const name of settings.partnerSources) {
@@ -137,9 +149,20 @@ export async function loadPki(settings: PkiSettings, services: PkiServices): Pro
         );
         continue;
       }
-      const dns = new DnsClient({ server, timeoutMs: Math.min(timeoutMs, 2000), attempts: 2 });
+      const options = { server, timeoutMs: Math.min(timeoutMs, 2000), attempts: 2 };
+      const dns = services.dnsClient ? services.dnsClient(options) : new DnsClient(options);
+      const address = parseServerAddress(server);
+      const validating = settings.dnsValidatingResolver;
+      if (settings.smimeaRequireDnssec && adBitTrust(address, validating) === 'refused') {
+        const from = settings.dnsResolver ? '' : ' (first nameserver of /etc/resolv.conf)';
+        warn(
+          `SMIMEA: resolver ${server}${from} is not on loopback and DOMSEC_DNS_VALIDATING_RESOLVER is not set: DANE usages need DNSSEC and are refused`,
+          { source: 'smimea', resolver: server },
+        );
+      }
       const smimea = new SmimeaCertificateSource(dns, validator, {
         requireDnssec: settings.smimeaRequireDnssec,
+        resolver: { address, validating },
         onSkip: (domain, reason) => note(reason, { source: 'smimea', domain }),
       });
       sources.push(cached(smimea));

@@ -12,15 +12,24 @@
  *
  * DANE usages (2, 3) replace PKIX trust with DNS trust, so by default they
  * count only when the resolver vouches for the answer with the AD bit
- * (DNSSEC-validated: RFC 8162 needs DNSSEC). That resolver must be local or
- * on a trusted path. Whatever the usage, the certificate must name the
- * domain and be fit for encryption now.
+ * (DNSSEC-validated: RFC 8162 needs DNSSEC). The bit is not signed: it is
+ * believed only from a resolver on loopback or one the administrator
+ * declared validating on a trusted path (`adBitTrust`); from any other,
+ * DANE-EE records and DANE-TA anchors are refused, and PKIX-EE records
+ * count only through our own anchors. Whatever the usage, the certificate
+ * must name the domain and be fit for encryption now.
  */
 
 import { type CertificateInfo, loadCertificate } from '../cms/certificate.js';
 import type { CertificateValidator } from '../cms/verify.js';
 import { AnchorValidator } from './anchor-validator.js';
 import type { DnsAnswer, DnsResolver } from './dns-client.js';
+import {
+  type AdBitTrust,
+  adBitTrust,
+  type DnsServerAddress,
+  formatServerAddress,
+} from './dns-server-address.js';
 import { DNS_TYPE, DnsQueryError } from './dns-wire.js';
 import type { CertificateSource, LookupResult } from './partners.js';
 import {
@@ -41,6 +50,13 @@ export interface SmimeaSourceOptions {
    * zone you control end to end.
    */
   readonly requireDnssec?: boolean;
+  /**
+   * The resolver as configured, whose AD bit counts only when it is on
+   * loopback or declared `validating` (DOMSEC_DNS_VALIDATING_RESOLVER).
+   * The address decides, not where `dns` sends its packets (a test points
+   * those elsewhere). Absent: the AD bit is never believed.
+   */
+  readonly resolver?: { readonly address: DnsServerAddress; readonly validating?: boolean };
   /** Told why a record or domain gave no certificate (for logs). */
   readonly onSkip?: (domain: string, reason: string) => void;
 }
@@ -53,6 +69,8 @@ interface Published {
 export class SmimeaCertificateSource implements CertificateSource {
   readonly name = 'smimea';
   private readonly requireDnssec: boolean;
+  /** Why an AD bit is not believed, when it is not. */
+  private readonly adDistrust: string | undefined;
   private readonly onSkip: (domain: string, reason: string) => void;
 
   constructor(
@@ -61,6 +79,14 @@ export class SmimeaCertificateSource implements CertificateSource {
     options: SmimeaSourceOptions = {},
   ) {
     this.requireDnssec = options.requireDnssec ?? true;
+    const r = options.resolver;
+    const trust: AdBitTrust = r ? adBitTrust(r.address, r.validating ?? false) : 'refused';
+    this.adDistrust =
+      trust !== 'refused'
+        ? undefined
+        : r
+          ? `resolver ${formatServerAddress(r.address)} is not on loopback nor declared validating`
+          : 'no resolver named whose AD bit to believe';
     this.onSkip = options.onSkip ?? (() => {});
   }
 
@@ -87,11 +113,18 @@ export class SmimeaCertificateSource implements CertificateSource {
       domain,
       answer.records.map((r) => r.data),
     );
-    const dnssecOk = !this.requireDnssec || answer.authenticated;
+    // Why DANE usages do not count in this answer, if they do not.
+    const notDnssec = !this.requireDnssec
+      ? undefined
+      : !answer.authenticated
+        ? 'in an answer not validated with DNSSEC'
+        : this.adDistrust
+          ? `in an answer marked validated (AD) by a resolver not believed: ${this.adDistrust}`
+          : undefined;
     const pool = published.map((p) => p.certificate);
-    const daneAnchors = dnssecOk
-      ? published.filter((p) => p.usage === SMIMEA_USAGE.DANE_TA).map((p) => p.certificate)
-      : [];
+    const daneTa = published.filter((p) => p.usage === SMIMEA_USAGE.DANE_TA);
+    if (notDnssec && daneTa.length > 0) this.onSkip(domain, `DANE-TA record ${notDnssec}`);
+    const daneAnchors = notDnssec ? [] : daneTa.map((p) => p.certificate);
     const usable: CertificateInfo[] = [];
     let unverified: string | undefined;
     for (const p of published) {
@@ -100,9 +133,7 @@ export class SmimeaCertificateSource implements CertificateSource {
       const problem =
         usabilityProblem(p.certificate, domain, queryDomain, at) ??
         (p.usage === SMIMEA_USAGE.DANE_EE
-          ? dnssecOk
-            ? undefined
-            : 'DANE-EE record in an answer not validated with DNSSEC'
+          ? notDnssec && `DANE-EE record ${notDnssec}`
           : await this.untrusted(p.certificate, pool, daneAnchors, at));
       if (typeof problem === 'object') {
         unverified ??= problem.temporary;

@@ -20,6 +20,8 @@ export const FAILURE_KINDS = [
   'decrypt-failure',
   'bad-signature',
   'unprotected',
+  'foreign-author',
+  'bad-originator-signature',
   'internal-error',
 ] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
@@ -31,6 +33,17 @@ export type Action = (typeof ACTIONS)[number];
 export type ActionSettings = Readonly<Record<FailureKind, Action | undefined>>;
 
 const VERDICT_KINDS: ReadonlySet<FailureKind> = new Set(['bad-signature', 'revoked']);
+
+/**
+ * Outbound mail our domain signature may not vouch for (RFC 3183 3.1.2): an
+ * author outside the signing domain, or an originator signature that does
+ * not verify. Refused by default, so that the submitting user learns why;
+ * `accept` sends it on without our signature.
+ */
+const REFUSED_BY_DEFAULT: ReadonlySet<FailureKind> = new Set([
+  'foreign-author',
+  'bad-originator-signature',
+]);
 
 /** Kinds whose outcome the sender must not learn: only actions that answer 250. */
 export const SILENT_KINDS: ReadonlySet<FailureKind> = new Set(['decrypt-failure']);
@@ -47,6 +60,7 @@ export function actionFor(policy: FailurePolicy, kind: FailureKind, required: bo
   if (SILENT_KINDS.has(kind))
     return explicit && SILENT_ACTIONS.includes(explicit) ? explicit : 'accept';
   if (explicit) return explicit;
+  if (REFUSED_BY_DEFAULT.has(kind)) return 'reject';
   if (VERDICT_KINDS.has(kind) && !required) return 'accept';
   return policy.onError;
 }
@@ -63,6 +77,8 @@ export interface ActionConfig {
   readonly onDecryptFailure: Action | undefined;
   readonly onBadSignature: Action | undefined;
   readonly onUnprotected: Action | undefined;
+  readonly onForeignAuthor: Action | undefined;
+  readonly onBadOriginatorSignature: Action | undefined;
   readonly onInternalError: Action | undefined;
 }
 
@@ -76,6 +92,8 @@ export function failurePolicyFrom(c: ActionConfig): FailurePolicy {
       'decrypt-failure': c.onDecryptFailure,
       'bad-signature': c.onBadSignature,
       unprotected: c.onUnprotected,
+      'foreign-author': c.onForeignAuthor,
+      'bad-originator-signature': c.onBadOriginatorSignature,
       'internal-error': c.onInternalError,
     },
   };

@@ -108,11 +108,3 @@ export function contextOf(job: OutboundJob): OutboundContext {
     ...(job.limits ? { limits: job.limits } : {}),
   };
 }
-
-/** The ArrayBuffer to transfer when `b` owns all of it; otherwise it is copied. */
-export function transferable(b: Buffer): ArrayBuffer[] {
-  const ab = b.buffer;
-  return ab instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === ab.byteLength
-    ? [ab]
-    : [];
-}

@@ -7,10 +7,6 @@
  * written when asked for.
  */
 
-import { setPriority } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { parentPort } from 'node:worker_threads';
 import { base64LinePieces, base64LinesLength, bodyOf } from '../mime/index.js';
 import { transformOutboundDeferred } from './outbound.js';
 import {
@@ -22,39 +18,17 @@ import {
   type OutboundJobResult,
 } from './outbound-job.js';
 import type { EncodeLater } from './types.js';
+import { own, workerThread } from './worker-thread.js';
 
-try {
-  // On Linux this is the calling thread's niceness only: the event loop keeps its own.
-  setPriority(10);
-} catch {
-  // Not permitted here: the worker still keeps the work off the event loop.
-}
-
-/**
- * V8 collects a thread's garbage when that thread allocates; this one is
- * idle between messages and would keep the last message's buffers (input,
- * ciphertext, encodings: several times its size) until the next one came.
- * A collection here never pauses the event loop (another isolate), so the
- * worker collects after every message. `gc` exists only in contexts made
- * after the flag is set: hence the new context.
- */
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
+const { port, collectGarbage } = workerThread();
 
 /** New bodies not fetched yet, by job id, each as its pieces to come. */
 const bodies = new Map<number, Iterator<Uint8Array>>();
-
-/** A copy with an ArrayBuffer of its own: a view would carry its whole buffer across. */
-function own(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
-}
 
 function* copiedPieces(body: Buffer): Generator<Uint8Array> {
   for (let at = 0; at < body.length; at += BODY_PIECE_BYTES)
     yield own(body.subarray(at, at + BODY_PIECE_BYTES));
 }
-
-const port = parentPort!;
 
 /** The header block and the body still to be handed over, or no body when it did not change. */
 function output(

@@ -20,6 +20,7 @@ import {
   findHeader,
   type HeaderField,
   headerValue,
+  MimeError,
   type MimeLimits,
   makeHeader,
   parseContentType,
@@ -57,10 +58,35 @@ import {
  * one linear check then spares the parse and rebuild (a third of the CPU
  * of signing a 10 KB message). `parts` each start a line.
  */
-async function sevenBit(parts: readonly Buffer[], limits: MimeLimits): Promise<Parts> {
+/**
+ * The entity in 7-bit form for signing. Where the user's MIME is too
+ * defective to re-encode part by part, it is signed as its bytes, not
+ * reinterpreted: as it is when it is 7-bit already, or when it is about to
+ * be encrypted (8-bit content is safe from downgrades inside the base64 of
+ * an envelope). Only 8-bit content that is signed and sent in the clear
+ * cannot be protected: that is a permanent malformed-mime failure.
+ */
+async function sevenBit(
+  parts: readonly Buffer[],
+  limits: MimeLimits,
+  enveloped: boolean,
+  report: ReportBuilder,
+): Promise<Parts> {
+  const sevenBitBytes = await isSevenBitSliced(parts);
   // An 8bit/binary label on 7-bit content must still be rewritten: MTAs downgrade by label.
-  const clean = (await isSevenBitSliced(parts)) && !(await hasEightBitLabelSliced(parts));
-  return clean ? parts : toSevenBitEntity(await concatSliced(parts), limits);
+  if (sevenBitBytes && !(await hasEightBitLabelSliced(parts))) return parts;
+  try {
+    return await toSevenBitEntity(await concatSliced(parts), limits);
+  } catch (err) {
+    if (!(err instanceof MimeError) || err.code === 'too-large') throw err;
+    if (!sevenBitBytes && !enveloped)
+      throw new MimeError(
+        err.code,
+        `8-bit content in defective MIME (${err.message}) cannot be signed in the clear without altering it`,
+      );
+    report.note(`defective MIME (${err.message}): signed as it is, not re-encoded`);
+    return parts.map((p) => canonicalize(p));
+  }
 }
 
 function listOf(parts: Parts): readonly Buffer[] {
@@ -229,12 +255,9 @@ export async function transformOutboundDeferred(
     if (opts.headerProtection) {
       ({ inner: current, outer } = protectHeaders(message, parts.outer, encrypt_));
     } else {
-      current = entityParts(
-        parts.entity.length > 0
-          ? parts.entity
-          : [makeHeader('Content-Type', 'text/plain; charset=us-ascii')],
-        body,
-      );
+      // The entity as the user wrote it: one without Content-* fields stays
+      // without them (text/plain, US-ASCII by default: RFC 2045 5.2).
+      current = entityParts(parts.entity, body);
     }
     if (sign) {
       const signer = ctx.signer!;
@@ -254,8 +277,8 @@ export async function transformOutboundDeferred(
           .entity;
         report.action('signed (encapsulating the originator signature)');
       } else {
-        current = (await signEntity(await sevenBit(listOf(current), limits), signer, opts, []))
-          .entity;
+        const content = await sevenBit(listOf(current), limits, encrypt_, report);
+        current = (await signEntity(content, signer, opts, [])).entity;
         report.action('signed');
       }
     } else {

@@ -222,13 +222,22 @@ export function assembleMessage(
 }
 
 /** A message from outer headers, the entity's own headers and its body, in one concatenation. */
+/**
+ * A message of `outer` fields and an entity. MIME-Version comes from the
+ * entity when it carried one (as the sender wrote it), and is added where
+ * the entity has Content-* fields but none; a plain RFC 5322 body without
+ * either stays without.
+ */
 export function messageOf(
   outer: readonly HeaderField[],
   entityHeaders: readonly HeaderField[],
   body: Buffer,
+  mimeVersion?: HeaderField,
 ): Buffer {
+  const version =
+    mimeVersion ?? (entityHeaders.length > 0 ? makeHeader('MIME-Version', '1.0') : undefined);
   return Buffer.concat([
-    serializeHeaders([...outer, makeHeader('MIME-Version', '1.0'), ...entityHeaders]),
+    serializeHeaders([...outer, ...(version ? [version] : []), ...entityHeaders]),
     CRLF,
     body,
   ]);

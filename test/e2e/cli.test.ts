@@ -117,7 +117,47 @@ describe('domsec-milter command line', () => {
     }
   });
 
-  test('with no key configured, serve creates a development identity and says so once', async () => {
+  test('fail closed: with no key configured, serve (without --dev) creates nothing, says so in one line, exit 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'domsec-closed-'));
+    try {
+      // As under systemd with its optional EnvironmentFile missing: nothing set at all.
+      const r = await runCli(
+        ['serve'],
+        {
+          DOMSEC_LISTEN: `inet:127.0.0.1:${await freePort()}`,
+          DOMSEC_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
+        },
+        dir,
+      );
+      assert.equal(r.code, 1);
+      const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(
+        lines[0]!,
+        /^domsec-milter: cannot start: no key for example\.org in \.\/\.domsec\/keys: .*`serve --dev` for a development identity$/,
+      );
+      assert.deepEqual(await readdir(dir), [], 'no key was created');
+      // One local domain of two without its key: refused too.
+      const keys = join(dir, 'keys');
+      await runCli(['keygen', '--domain', 'example.org', '--out', keys]);
+      const partial = await runCli(
+        ['serve'],
+        {
+          DOMSEC_KEYS_DIR: keys,
+          DOMSEC_LOCAL_DOMAINS: 'example.org,example.com',
+          DOMSEC_LISTEN: `inet:127.0.0.1:${await freePort()}`,
+          DOMSEC_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,
+        },
+        dir,
+      );
+      assert.equal(partial.code, 1);
+      assert.match(partial.stderr, /cannot start: no key for example\.com in /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('serve --dev (npm start): with no key configured it creates a development identity and says so once', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'domsec-dev-'));
     try {
       const milter = await startServe({ DOMSEC_LOCAL_DOMAINS: 'example.org,example.com' }, dir);
@@ -136,7 +176,7 @@ describe('domsec-milter command line', () => {
       // An administrator's own (empty) DOMSEC_KEYS_DIR is never filled behind their back.
       const own = join(dir, 'own-keys');
       await mkdir(own);
-      const explicit = await startServe({ DOMSEC_KEYS_DIR: own }, dir);
+      const explicit = await startServe({ DOMSEC_KEYS_DIR: own }, dir, { dev: true });
       assert.equal(await explicit.stop(), 0);
       assert.match(explicit.output(), /no key for local domain/);
       assert.deepEqual(await readdir(own), []);
@@ -184,13 +224,14 @@ describe('domsec-milter command line', () => {
     }
   });
 
-  test('/readyz answers 503 with the reason when a local domain has no key', async () => {
+  test('serve --dev: /readyz answers 503 with the reason when a local domain has no key', async () => {
     const httpPort = await freePort();
     const keys = await mkdtemp(join(tmpdir(), 'domsec-nokeys-'));
-    const milter = await startServe({
-      DOMSEC_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
-      DOMSEC_KEYS_DIR: keys,
-    });
+    const milter = await startServe(
+      { DOMSEC_HTTP_LISTEN: `127.0.0.1:${httpPort}`, DOMSEC_KEYS_DIR: keys },
+      undefined,
+      { dev: true },
+    );
     try {
       const r = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
       assert.equal(r.status, 503);
@@ -207,7 +248,7 @@ describe('domsec-milter command line', () => {
     const env = `DOMSEC_LISTEN=inet:127.0.0.1:${await freePort()} DOMSEC_HTTP_LISTEN=127.0.0.1:${await freePort()}`;
     const child = spawn(
       'script',
-      ['-qfc', `env ${env} ${process.execPath} ${CLI} serve`, '/dev/null'],
+      ['-qfc', `env ${env} ${process.execPath} ${CLI} serve --dev`, '/dev/null'],
       {
         cwd: dir,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -251,9 +292,18 @@ describe('domsec-milter command line', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const r = await runCli(['serve'], { DOMSEC_LISTEN: `inet:127.0.0.1:${port}` });
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /cannot start: EADDRINUSE/);
+      const keys = await mkdtemp(join(tmpdir(), 'domsec-inuse-'));
+      try {
+        await runCli(['keygen', '--domain', 'example.org', '--out', keys]);
+        const r = await runCli(['serve'], {
+          DOMSEC_LISTEN: `inet:127.0.0.1:${port}`,
+          DOMSEC_KEYS_DIR: keys,
+        });
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /cannot start: EADDRINUSE/);
+      } finally {
+        await rm(keys, { recursive: true, force: true });
+      }
     } finally {
       blocker.close();
     }

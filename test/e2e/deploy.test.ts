@@ -44,7 +44,7 @@ test('every way of starting the milter passes the same Node flags (src/node-flag
   const flags = NODE_FLAGS.join(' ');
   assert.ok(flags.length > 0);
   const pkg = JSON.parse(repoFile('package.json')) as { scripts: Record<string, string> };
-  assert.match(pkg.scripts['start']!, new RegExp(`node ${flags} dist/src/cli\\.js serve$`));
+  assert.match(pkg.scripts['start']!, new RegExp(`node ${flags} dist/src/cli\\.js serve --dev$`));
   // systemd runs /usr/bin/domsec-milter: the installed (built) file's shebang carries them.
   const shebang = `#!/usr/bin/env -S node ${flags}`;
   assert.equal(repoFile('src/cli.ts').split('\n')[0], shebang);

@@ -26,7 +26,8 @@ function files(dir: string): string[] {
 /** `serve` where it must fail at once: its exit code and what it said. */
 async function serveFails(cwd: string) {
   const r = await runCli(
-    ['serve'],
+    // As npm start runs it: the development identity is what gets written.
+    ['serve', '--dev'],
     {
       DOMSEC_LISTEN: `inet:127.0.0.1:${await freePort()}`,
       DOMSEC_HTTP_LISTEN: `127.0.0.1:${await freePort()}`,

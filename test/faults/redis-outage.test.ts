@@ -238,6 +238,8 @@ describe('an imported certificate during a Redis outage', () => {
     env = {
       DOMSEC_LOCAL_DOMAINS: 'example.org',
       DOMSEC_KEYS_DIR: domains.orgEnv['DOMSEC_KEYS_DIR']!,
+      // An imported certificate must chain to an anchor like any other.
+      DOMSEC_TRUST_ANCHORS: domains.keys.netCa,
       DOMSEC_PARTNER_SOURCES: 'harvested',
       DOMSEC_ENCRYPT_REQUIRED_DOMAINS: 'example.net',
       DOMSEC_REDIS_URL: redis.url,

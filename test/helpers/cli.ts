@@ -58,6 +58,11 @@ function baseEnv(): Record<string, string> {
 export interface ServeOptions {
   /** The milter port; a free one when absent (a restarted milter takes its predecessor's). */
   readonly port?: number;
+  /**
+   * `serve --dev` (a development identity for keyless local domains), as
+   * `npm start` runs it. Default: when the environment names no DOMSEC_KEYS_DIR.
+   */
+  readonly dev?: boolean;
 }
 
 /** Starts `domsec-milter serve` on a free port and waits for its "listening" line. */
@@ -71,7 +76,8 @@ export async function startServe(
   // A private working directory: the development identity is created under ./.domsec there.
   const dir = cwd ?? mkdtempSync(join(tmpdir(), 'domsec-serve-'));
   // As the product starts it (src/node-flags.ts).
-  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve'], {
+  const dev = opts.dev ?? !env['DOMSEC_KEYS_DIR'];
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', ...(dev ? ['--dev'] : [])], {
     cwd: dir,
     env: {
       ...baseEnv(),

@@ -5,6 +5,9 @@
  * TXT record answers NOERROR without SMIMEA: NODATA), NXDOMAIN for any other
  * name in the zone and REFUSED outside it. UDP answers larger than
  * `ednsPacketMax` come back truncated (TC), so the client must use TCP.
+ * With `forwardTo` it is instead a local stub in front of an upstream
+ * resolver for the zone, copying that resolver's AD bit (--proxy-dnssec):
+ * how a host runs a loopback resolver in front of a validating one.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -29,6 +32,8 @@ export interface DnsServerOptions {
   readonly ednsPacketMax?: number;
   /** Also listen on ::1. */
   readonly ipv6?: boolean;
+  /** Forward the zone to this resolver ("127.0.0.1:port") and pass on its AD bit. */
+  readonly forwardTo?: string;
 }
 
 export interface TestDnsServer {
@@ -56,7 +61,9 @@ function args(port: number, o: DnsServerOptions): string[] {
     '--log-queries',
     '--cache-size=0',
     `--edns-packet-max=${o.ednsPacketMax ?? 1232}`,
-    `--local=/${o.zone}/`,
+    ...(o.forwardTo
+      ? [`--server=/${o.zone}/${o.forwardTo.replace(/:(\d+)$/, '#$1')}`, '--proxy-dnssec']
+      : [`--local=/${o.zone}/`]),
     ...(o.records ?? []).map((r) => `--dns-rr=${r.name},${r.type},${r.data.toString('hex')}`),
     ...(o.cnames ?? []).map((c) => `--cname=${c.alias},${c.target}`),
     ...(o.txt ?? []).map((t) => `--txt-record=${t.name},${t.text}`),

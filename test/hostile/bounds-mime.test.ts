@@ -121,15 +121,9 @@ describe('bounds: MIME, through the transforms', () => {
     const r = await cpuSeconds(() => sign(deep));
     assertFails(r.value, 'malformed-mime', /deeper than 32/);
     assert.ok(r.seconds < 3, `${r.seconds.toFixed(1)} s of CPU`);
-    // Inbound, multipart/signed is read as a tree: its signed part is level 1.
-    const at = await sign(nested(31));
-    assertOk(at);
-    assertOk(await receive(at.ok ? at.message : Buffer.alloc(0)));
-    assertFails(
-      await receive(signed.ok ? signed.message : Buffer.alloc(0)),
-      'malformed-mime',
-      /deeper than 32/,
-    );
+    // Inbound, only multipart/signed's own two parts are read: the signed
+    // content is not parsed, so its depth is the sender's business.
+    assertOk(await receive(signed.ok ? signed.message : Buffer.alloc(0)));
   });
 
   test('part count 1000: signed; 1001 is malformed-mime; 10^6 parts fail as fast', async () => {

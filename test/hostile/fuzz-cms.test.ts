@@ -15,7 +15,7 @@ import { parseContentInfo, peekContentType } from '../../src/cms/content-info.js
 import { decryptEnvelope } from '../../src/cms/decrypt.js';
 import { verifySignedData } from '../../src/cms/verify.js';
 import { splitMessage } from '../../src/mime/index.js';
-import { transformInbound } from '../../src/smime/inbound.js';
+import { transformInbound, UNREADABLE_CONTENT } from '../../src/smime/inbound.js';
 import { berMutated, berMutatedFrom } from './ber-mutate.js';
 import { buildCmsCorpus, type CmsCorpus, fillSlot } from './cms-corpus.js';
 import { fuzz, fuzzAsync, fuzzRuns } from './fuzz-budget.js';
@@ -134,7 +134,9 @@ describe('fuzz: CMS parsing (10^5 inputs per target in the full run)', () => {
           return;
         }
         reached.inboundOk++;
-        splitMessage(r.message);
+        // Readable mail, unless the sender's own content under the layers was
+        // not (it is then delivered as written, and the report says so).
+        if (!r.report.notes.includes(UNREADABLE_CONTENT)) splitMessage(r.message);
       },
     );
     assert.ok(reached.inboundOk > 0 && reached.layers > 0, JSON.stringify(reached));

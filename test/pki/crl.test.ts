@@ -12,7 +12,7 @@ import { CmsError } from '../../src/cms/asn1.js';
 import { loadCertificatesPem, pemBlocks } from '../../src/cms/certificate.js';
 import * as der from '../../src/cms/der.js';
 import { OID } from '../../src/cms/oids.js';
-import { parseCrl } from '../../src/pki/revocation/crl.js';
+import { coverageProblem, parseCrl } from '../../src/pki/revocation/crl.js';
 import { createTestCa, type TestCa } from '../helpers/pki.js';
 
 let dir: string;
@@ -165,5 +165,96 @@ describe('CRL features we refuse rather than half-trust', () => {
 
   it('trailing bytes after the CRL', () => {
     assert.throws(() => parseCrl(Buffer.concat([buildCrl({}), Buffer.from([0])])), CmsError);
+  });
+});
+
+describe('issuing distribution point: which certificates a CRL answers for (RFC 5280 6.3.3 (b)(2))', () => {
+  const TRUE = Buffer.from([0xff]);
+  const uri = (u: string) => der.contextPrimitive(6, Buffer.from(u, 'latin1'));
+  const idp = (...fields: Buffer[]) => extension('2.5.29.28', true, der.seq(...fields));
+  const fullName = (...uris: string[]) => der.context(0, der.context(0, ...uris.map(uri)));
+  const withIdp = (...fields: Buffer[]) => parseCrl(buildCrl({ crlExts: [idp(...fields)] }));
+
+  it('reads the URIs of the full name; a point named otherwise has none to match', () => {
+    const crl = withIdp(fullName('http://crl.example/p1.crl', 'ldap://dir.example/cn=p1'));
+    assert.deepEqual(crl.distributionPoint, [
+      'http://crl.example/p1.crl',
+      'ldap://dir.example/cn=p1',
+    ]);
+    assert.equal(crl.scope, 'all');
+    // nameRelativeToCRLIssuer [1]: an RDN, never one of our URL pointers.
+    const rdn = der.set(der.seq(der.oid('2.5.4.3'), Buffer.from([0x0c, 0x02, 0x70, 0x31])));
+    const relative = withIdp(der.context(0, Buffer.concat([Buffer.from([0xa1]), rdn.subarray(1)])));
+    assert.deepEqual(relative.distributionPoint, []);
+    assert.match(
+      coverageProblem(relative, ['http://crl.example/p1.crl'], false) ?? '',
+      /another partition: it is for a point named without a URI/,
+    );
+  });
+
+  it("the CRL counts for any name of the certificate's point; scheme and host in any case", () => {
+    const crl = withIdp(fullName('HTTP://CRL.Example/p1.crl'));
+    assert.equal(coverageProblem(crl, ['http://crl.example/p1.crl'], false), undefined);
+    assert.equal(
+      coverageProblem(crl, ['ldap://dir.example/cn=p1', 'http://crl.example/p1.crl'], false),
+      undefined,
+    );
+    assert.match(
+      coverageProblem(crl, ['http://crl.example/P1.crl'], false) ?? '',
+      /CRL of another partition: it is for HTTP:\/\/CRL\.Example\/p1\.crl, not for http:\/\/crl\.example\/P1\.crl/,
+    );
+    assert.match(
+      coverageProblem(crl, ['http://crl.example/p2.crl'], false) ?? '',
+      /another partition/,
+    );
+  });
+
+  it('a CRL naming no point answers for every point', () => {
+    const crl = withIdp(der.contextPrimitive(1, TRUE));
+    assert.equal(crl.distributionPoint, undefined);
+    assert.equal(coverageProblem(crl, ['http://crl.example/any.crl'], false), undefined);
+    assert.match(
+      coverageProblem(crl, ['http://crl.example/any.crl'], true) ?? '',
+      /only end-entity/,
+    );
+  });
+
+  it('CA-only and attribute-only CRLs do not answer for an end entity', () => {
+    const caOnly = withIdp(fullName('http://crl.example/ca.crl'), der.contextPrimitive(2, TRUE));
+    assert.equal(caOnly.scope, 'ca');
+    assert.match(
+      coverageProblem(caOnly, ['http://crl.example/ca.crl'], false) ?? '',
+      /only CA certificates/,
+    );
+    assert.equal(coverageProblem(caOnly, ['http://crl.example/ca.crl'], true), undefined);
+    const attributes = withIdp(der.contextPrimitive(5, TRUE));
+    assert.equal(attributes.scope, 'attribute');
+    assert.match(
+      coverageProblem(attributes, ['http://x/a.crl'], false) ?? '',
+      /only attribute certificates/,
+    );
+    assert.match(
+      coverageProblem(attributes, ['http://x/a.crl'], true) ?? '',
+      /only attribute certificates/,
+    );
+  });
+
+  it('malformed issuing distribution points are refused (FALSE written out is only the default)', () => {
+    assert.equal(
+      withIdp(der.contextPrimitive(1, Buffer.from([0])), der.contextPrimitive(4, Buffer.from([0])))
+        .scope,
+      'all',
+    );
+    assert.throws(() => withIdp(der.contextPrimitive(4, TRUE)), /indirect CRL/);
+    for (const fields of [
+      [der.contextPrimitive(1, TRUE), der.contextPrimitive(2, TRUE)], // user and CA only
+      [der.contextPrimitive(2, Buffer.alloc(0))], // a BOOLEAN without content
+      [der.contextPrimitive(1, Buffer.from([0xff, 0xff]))],
+      [der.contextPrimitive(7, TRUE)], // no such field
+      [der.context(0, der.context(0, uri('http://a/')), der.context(0, uri('http://b/')))],
+    ])
+      assert.throws(() => withIdp(...fields), CmsError);
+    const trailing = extension('2.5.29.28', true, Buffer.concat([der.seq(), Buffer.from([5, 0])]));
+    assert.throws(() => parseCrl(buildCrl({ crlExts: [trailing] })), CmsError);
   });
 });

@@ -1,6 +1,7 @@
 // Partner certificates are checked again when used: a harvested certificate
 // revoked since (CRL over HTTP, made by openssl ca) is no longer encrypted
-// to; the static directory stays the administrator's explicit choice.
+// to, and one imported into the shared cache must chain to an anchor like any
+// other; the static directory stays the administrator's explicit choice.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -99,5 +100,28 @@ describe('partner certificates vetted at the time of use', () => {
       DOMSEC_PARTNER_CERTS: join(dir, 'partners'),
     });
     assert.equal((await pki.partners.lookup('revoked.example')).status, 'found');
+  });
+
+  it('a certificate imported into the shared cache (certs import, or anyone who can write to Redis) must chain to an anchor too', async () => {
+    // A rogue partner CA nobody configured: as a writer to Redis would plant one.
+    const rogueCa = await createTestCa(dir, 'Rogue CA');
+    const rogue = loadCertificatesPem(
+      (await rogueCa.issue(partner('planted.example'))).certPem,
+    )[0]!;
+    const trusted = loadCertificatesPem(good.certPem)[0]!;
+    const config = loadConfig({
+      DOMSEC_TRUST_ANCHORS: join(dir, 'anchors.pem'),
+      DOMSEC_REVOCATION: 'off',
+      DOMSEC_PARTNER_SOURCES: 'harvested',
+    });
+    const cache = new MemoryCache();
+    const harvested = new HarvestedCertificates(cache);
+    const pki = await loadPki(config, { cache, harvested });
+    await harvested.import('planted.example', rogue, [], new Date());
+    await harvested.import('good.example', trusted, [], new Date());
+    assert.equal((await pki.partners.lookup('planted.example')).status, 'not-found');
+    const r = await pki.partners.lookup('good.example');
+    assert.equal(r.status, 'found');
+    assert.equal(r.status === 'found' ? r.source : '', 'imported');
   });
 });

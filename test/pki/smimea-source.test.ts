@@ -5,6 +5,7 @@ import type { CertificateInfo } from '../../src/cms/certificate.js';
 import type { CertificateValidator } from '../../src/cms/verify.js';
 import { AnchorValidator } from '../../src/pki/anchor-validator.js';
 import { type DnsAnswer, DnsClient, type DnsResolver } from '../../src/pki/dns-client.js';
+import { parseServerAddress } from '../../src/pki/dns-server-address.js';
 import { DNS_TYPE } from '../../src/pki/dns-wire.js';
 import {
   generateKey,
@@ -356,7 +357,9 @@ describe('SMIMEA certificate source: domain syntax and DNS failures', () => {
   });
 
   const viaClient = (server: string) =>
-    new SmimeaCertificateSource(new DnsClient({ server, timeoutMs: 300, attempts: 2 }), anchors);
+    new SmimeaCertificateSource(new DnsClient({ server, timeoutMs: 300, attempts: 2 }), anchors, {
+      resolver: { address: parseServerAddress(server) },
+    });
   const failure = (r: LookupResult) => {
     assert.equal(r.status, 'temporary-failure', JSON.stringify(r));
     return (r as Extract<LookupResult, { status: 'temporary-failure' }>).reason;

@@ -8,12 +8,9 @@ import { AnchorValidator } from '../../src/pki/anchor-validator.js';
 import { certificatePem, type DomainPki, generateDomainPki } from '../../src/pki/keygen.js';
 import { writeDomainPki } from '../../src/pki/keygen-files.js';
 import { transformInbound } from '../../src/smime/inbound.js';
+import { OFFLOAD_BYTES } from '../../src/smime/offload.js';
 import { BODY_PIECE_BYTES } from '../../src/smime/outbound-job.js';
-import {
-  OFFLOAD_BYTES,
-  type OffloadedBody,
-  OutboundWorker,
-} from '../../src/smime/outbound-offload.js';
+import { type OffloadedBody, OutboundWorker } from '../../src/smime/outbound-offload.js';
 import type { OutboundContext } from '../../src/smime/types.js';
 import { startServe } from '../helpers/cli.js';
 import { turnsDuring } from '../helpers/event-loop.js';

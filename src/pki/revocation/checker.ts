@@ -11,6 +11,7 @@ import type { Cache } from '../../cache/cache.js';
 import type { CertificateInfo } from '../../cms/certificate.js';
 import { pointersOf } from '../cert-pointers.js';
 import type { HttpFetcher } from '../http-fetch.js';
+import { coverageProblem } from './crl.js';
 import type { CrlStore } from './crl-store.js';
 import { judgeOcspResponse, ocspRequest } from './ocsp.js';
 
@@ -29,7 +30,10 @@ export type RevocationStatus =
       readonly revokedAt: string;
       readonly reason?: string;
     }
-  /** Asked, and nobody knew the certificate (OCSP `unknown`, no CRL to say more). */
+  /**
+   * Asked, and nobody knew the certificate: OCSP `unknown`, or CRLs that do
+   * not cover it (another partition, CA certificates only), none to say more.
+   */
   | { readonly status: 'unknown'; readonly detail: string }
   /** Could not find out: responders down, answers unusable. */
   | { readonly status: 'unavailable'; readonly detail: string }
@@ -61,6 +65,12 @@ interface Attempt {
 }
 
 const CACHE_PREFIX = 'revocation:';
+
+/**
+ * A good CRL that does not answer for this certificate (another partition,
+ * CA certificates only): the point has not spoken, it has not failed.
+ */
+class NotCovered extends Error {}
 
 // Exporting and hashing an RSA key costs ~0.2 ms: once per issuer key, not per check.
 const keyIds = new WeakMap<KeyObject, string>();
@@ -131,6 +141,12 @@ export class RevocationChecker {
           }
           return a;
         } catch (err) {
+          if (err instanceof NotCovered) {
+            // Another point of the certificate may serve the right CRL.
+            this.opts.observe?.(method, 'unknown');
+            unknown ??= `${method} ${url}: ${err.message}`;
+            continue;
+          }
           this.opts.observe?.(method, 'error');
           problems.push(`${method} ${url}: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -209,9 +225,9 @@ export class RevocationChecker {
       throw new Error('CRL thisUpdate is in the future');
     if (crl.nextUpdate && crl.nextUpdate.getTime() < at.getTime() - this.skewMs)
       throw new Error(`CRL is stale (nextUpdate ${crl.nextUpdate.toISOString()})`);
-    const isCa = cert.x509.ca;
-    if ((crl.scope === 'user' && isCa) || (crl.scope === 'ca' && !isCa))
-      throw new Error(`CRL covers only ${crl.scope === 'user' ? 'end-entity' : 'CA'} certificates`);
+    const point = pointersOf(cert).crlPoints.get(url) ?? [url];
+    const notCovered = coverageProblem(crl, point, cert.x509.ca);
+    if (notCovered) throw new NotCovered(notCovered);
     const nextUpdate = crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {};
     const entry = crl.lookup(cert.serial.toString('hex'));
     if (entry)

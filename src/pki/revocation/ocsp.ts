@@ -44,6 +44,12 @@ const RESPONSE_STATUS = [
   'unauthorized',
 ];
 
+/**
+ * Certificates of a response looked at for its signer: a responder sends
+ * its own, at most with its chain; the rest are ignored.
+ */
+export const MAX_OCSP_CERTIFICATES = 8;
+
 export class OcspError extends Error {
   override readonly name = 'OcspError';
 }
@@ -231,8 +237,9 @@ function judge(bytes: Uint8Array, outerTlv: Tlv, o: JudgeOptions): OcspAnswer {
   const signed = signedParts(basic, basicTlv, 'OCSP response');
   const basicFields = childrenOf(basic, basicTlv);
   const certsTlv = basicFields.find((t) => t.tag === 0xa0);
+  // Parsed before the signature is checked (a parse costs ~1 ms): the first few only.
   const included: CertificateInfo[] = certsTlv
-    ? childrenOf(basic, unwrap(basic, certsTlv)).map((c) =>
+    ? childrenOf(basic, unwrap(basic, certsTlv), MAX_OCSP_CERTIFICATES).map((c) =>
         loadCertificate(Buffer.from(encodingOf(basic, c))),
       )
     : [];
