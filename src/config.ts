@@ -44,6 +44,7 @@ export interface Config extends ActionConfig {
   readonly trustedNetworks: readonly string[];
   readonly maxConnections: number;
   readonly drainTimeoutMs: number;
+  readonly encryptedReplyQuantumMs: number;
   readonly maxMessageBytes: number;
   readonly keysDir: string;
   readonly keysPassphrase: string | undefined;
@@ -342,6 +343,14 @@ export const VARIABLES: readonly AnyVariable[] = [
     default: '1000',
     description: 'simultaneous MTA connections accepted',
     parse: integer(1, 100_000),
+  },
+  {
+    name: 'DOMSEC_ENCRYPTED_REPLY_QUANTUM',
+    key: 'encryptedReplyQuantumMs',
+    default: '50',
+    description:
+      'milliseconds: the answer to inbound encrypted mail is given at the next multiple of this after end of message, so that how far decryption got does not show in the time to answer; 0 answers at once',
+    parse: integer(0, 1000, ' milliseconds'),
   },
   {
     name: 'DOMSEC_DRAIN_TIMEOUT',

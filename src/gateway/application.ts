@@ -40,6 +40,14 @@ import { oversizedInbound } from './oversized.js';
 
 export type { GatewayDeps, GatewayLogger, MessageOutcome } from './deps.js';
 
+/** Resolves at the next multiple of `quantumMs` after `started` (process.hrtime.bigint()). */
+function replyQuantum(started: bigint, quantumMs = 0): Promise<void> {
+  if (quantumMs <= 0) return Promise.resolve();
+  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const waitMs = Math.ceil(elapsedMs / quantumMs) * quantumMs - elapsedMs;
+  return new Promise((resolve) => setTimeout(resolve, Math.max(waitMs, 0)));
+}
+
 /** The verdict on encrypted mail delivered as it came, whatever the reason. */
 const UNDECRYPTED: SmimeVerdict = {
   result: 'permerror',
@@ -187,14 +195,17 @@ class Transaction implements TransactionHandler {
     };
     if (direction === 'pass') return done('none', 'ok', Decisions.accept);
     if (this.received.oversized) return this.tooLarge(eom, direction, done);
-    const message = await this.received.take();
+    const message = await this.received.take(this.offloadsInbound(direction, this.received.size));
     const original = this.received.headers.map((h) => ({
       name: h.name,
       value: h.value.toString('latin1'),
     }));
-    return direction === 'outbound'
-      ? this.outbound(eom, message, original, done)
-      : this.inbound(eom, message, original, done);
+    if (direction === 'outbound') return this.outbound(eom, message, original, done);
+    const decision = await this.inbound(eom, message, original, done);
+    // How far decryption got must not show in the time to answer either: the
+    // answer to encrypted mail waits for the next multiple of the quantum.
+    if (arrivedEncrypted(message)) await replyQuantum(started, this.deps.encryptedReplyQuantumMs);
+    return decision;
   }
 
   private async outbound(
@@ -269,13 +280,19 @@ class Transaction implements TransactionHandler {
     return done(r.report.actions.length === 0 ? 'none' : action, 'ok', Decisions.accept);
   }
 
+  /** Whether an inbound message of `size` bytes is transformed in the offload worker. */
+  private offloadsInbound(direction: Direction, size: number): boolean {
+    const offload = this.deps.offload;
+    return direction === 'inbound' && !!offload?.transformInbound && size >= offload.minBytes;
+  }
+
   /** transformInbound, in the offload worker when the message is large. */
   private inboundTransform(message: Buffer, context: InboundContext): Promise<TransformResult> {
-    const offload = this.deps.offload;
-    if (!offload?.transformInbound || message.length < offload.minBytes)
+    const offload = this.deps.offload?.transformInbound;
+    if (!offload || !this.offloadsInbound('inbound', message.length))
       return transformInbound(message, context);
     this.offloaded = true;
-    return offload.transformInbound(message, context);
+    return offload(message, context);
   }
 
   private async inbound(

@@ -50,6 +50,11 @@ export interface GatewayDeps {
    */
   readonly maxMessageBytes?: number;
   /**
+   * Inbound mail that arrived encrypted is answered at the next multiple of
+   * this many milliseconds after end of message (0 or absent: at once).
+   */
+  readonly encryptedReplyQuantumMs?: number;
+  /**
    * Where messages of at least `minBytes` are transformed (worker threads in
    * `serve`, so a 25 MB message does not hold up the others); the event loop
    * when absent. Outbound by `transform`, inbound by `transformInbound`.

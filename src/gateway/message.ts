@@ -109,13 +109,15 @@ export class ReceivedMessage {
    * The message for the transform, copied a slice per turn of the event loop
    * (a 25 MB copy at once stalls the other connections); the chunks are let
    * go at once, so they are not held beside the transform's own copies.
+   * `shared`: in shared memory, for a transform worker to read without
+   * another copy of it here.
    */
-  async take(): Promise<Buffer> {
+  async take(shared = false): Promise<Buffer> {
     if (this.over) throw new Error('an oversized message was not kept');
     const parts = receivedParts(this.headers, this.chunks, this.leadingSpaceKept);
     this.chunks.length = 0;
     this.held = 0;
-    return concatSliced(parts);
+    return concatSliced(parts, shared);
   }
 
   private grow(n: number): void {

@@ -15,6 +15,7 @@ export type GatewayPolicy = Pick<
   | 'requirements'
   | 'adminAddress'
   | 'maxMessageBytes'
+  | 'encryptedReplyQuantumMs'
 >;
 
 export function gatewayPolicyFrom(config: Config): GatewayPolicy {
@@ -41,5 +42,6 @@ export function gatewayPolicyFrom(config: Config): GatewayPolicy {
     },
     adminAddress: config.adminAddress,
     maxMessageBytes: config.maxMessageBytes,
+    encryptedReplyQuantumMs: config.encryptedReplyQuantumMs,
   };
 }

@@ -59,14 +59,16 @@ export class InboundWorker extends OffloadWorker<TransformResult> {
 
   /**
    * transformInbound in the worker. The message is copied (the caller keeps
-   * it, unchanged); so is the result's message, by transfer. Never rejects:
-   * a dead worker is an 'internal' failure.
+   * it, unchanged) unless it is in shared memory already; the result's
+   * message comes back by transfer. Never rejects: a dead worker is an
+   * 'internal' failure.
    */
   async transform(message: Buffer, ctx: InboundContext): Promise<TransformResult> {
     const { keys, validator, ...rest } = ctx;
     let shared: Uint8Array;
     try {
-      shared = await sharedCopy(message);
+      // A message taken into shared memory (ReceivedMessage.take) is read there.
+      shared = message.buffer instanceof SharedArrayBuffer ? message : await sharedCopy(message);
     } catch (err) {
       return workerFailure('inbound', err);
     }

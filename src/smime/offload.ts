@@ -1,9 +1,9 @@
 /**
  * The event loop's side of a transform worker thread (outbound-offload.ts,
- * inbound-offload.ts): the thread started on first use and not keeping the
- * process alive, jobs by id, and a lost thread (crashed, exited, stopped)
- * failing every job it held, never leaving one waiting; the next job starts
- * a new thread.
+ * inbound-offload.ts): the thread started on first use, keeping the process
+ * alive only while something waits for it; jobs by id; and a lost thread
+ * (crashed, exited, stopped) failing every job it held, never leaving one
+ * waiting. The next job starts a new thread.
  */
 
 import { Worker } from 'node:worker_threads';
@@ -29,6 +29,20 @@ export abstract class OffloadWorker<Result> {
   /** The thread was lost or stopped (its jobs have failed): forget what it held. */
   protected lost(_err: unknown): void {}
 
+  /** Answers awaited from the thread besides the jobs' results (they keep the process alive too). */
+  protected awaited(): number {
+    return 0;
+  }
+
+  /**
+   * The thread keeps the process alive while something waits for it, and
+   * only then: an idle worker must not (the server does that).
+   */
+  protected refresh(): void {
+    if (this.pending.size > 0 || this.awaited() > 0) this.worker?.ref();
+    else this.worker?.unref();
+  }
+
   /**
    * A new job: `post` sends it to the thread under `id`, and the promise is
    * what `finish(id, ...)` gives or a failure; it never rejects.
@@ -38,10 +52,12 @@ export abstract class OffloadWorker<Result> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
+      this.refresh();
       try {
         post(worker, id);
       } catch (err) {
         this.pending.delete(id);
+        this.refresh();
         resolve(this.failed(err));
       }
     });
@@ -51,6 +67,7 @@ export abstract class OffloadWorker<Result> {
   protected finish(id: number, result: Result): void {
     const done = this.pending.get(id);
     this.pending.delete(id);
+    this.refresh();
     done?.(result);
   }
 
@@ -70,8 +87,6 @@ export abstract class OffloadWorker<Result> {
   private started(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(this.script);
-    // An idle worker must not keep the process alive; the server does that.
-    w.unref();
     w.on('message', (m: unknown) => this.received(w, m));
     const lost = (err: Error) => {
       if (this.worker !== w) return;
@@ -80,7 +95,9 @@ export abstract class OffloadWorker<Result> {
     };
     w.on('error', lost);
     w.on('exit', (code) => lost(new Error(`the transform worker exited with code ${code}`)));
+    // After the listeners (adding a 'message' listener refs the worker again).
     this.worker = w;
+    this.refresh();
     return w;
   }
 

@@ -37,6 +37,7 @@ export class OutboundWorker extends OffloadWorker<OffloadedResult> {
     if ('piece' in m) {
       const waiter = this.pieceWaiters.get(m.id);
       this.pieceWaiters.delete(m.id);
+      this.refresh();
       waiter?.resolve(asBuffer(m.piece));
       return;
     }
@@ -48,6 +49,10 @@ export class OutboundWorker extends OffloadWorker<OffloadedResult> {
 
   protected override failed(err: unknown): OffloadedResult {
     return { result: workerFailure('outbound', err) };
+  }
+
+  protected override awaited(): number {
+    return this.pieceWaiters.size;
   }
 
   protected override lost(err: unknown): void {
@@ -68,6 +73,7 @@ export class OutboundWorker extends OffloadWorker<OffloadedResult> {
         return Promise.reject(new Error('the transform worker lost the message body'));
       return new Promise((resolve, reject) => {
         this.pieceWaiters.set(id, { resolve, reject });
+        this.refresh();
         w.postMessage({ id, body: 'next' } satisfies BodyRequest);
       });
     };

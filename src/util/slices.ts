@@ -50,11 +50,14 @@ export async function eachSlice(parts: Parts, consume: (slice: Buffer) => void):
   }
 }
 
-/** Buffer.concat, copying one slice per turn when large. */
-export async function concatSliced(parts: readonly Buffer[]): Promise<Buffer> {
+/**
+ * Buffer.concat, copying one slice per turn when large; into a
+ * SharedArrayBuffer with `shared` (for a worker thread to read, uncopied).
+ */
+export async function concatSliced(parts: readonly Buffer[], shared = false): Promise<Buffer> {
   const total = totalLength(parts);
-  if (total <= SLICE_BYTES) return Buffer.concat(parts, total);
-  const out = Buffer.allocUnsafe(total);
+  if (total <= SLICE_BYTES && !shared) return Buffer.concat(parts, total);
+  const out = shared ? Buffer.from(new SharedArrayBuffer(total)) : Buffer.allocUnsafe(total);
   let pos = 0;
   await eachSlice(parts, (slice) => {
     pos += slice.copy(out, pos);

@@ -26,6 +26,7 @@ import {
 
 let pki: SecurityPki;
 let milter: TestMilter;
+const fromOutside = { from: '<alice@example.org>', rcpts: ['<bob@example.net>'], address: OUTSIDE };
 /** example.org's signed and encrypted mail to bob@example.net, as captured on the wire. */
 let captured: Buffer;
 
@@ -126,5 +127,34 @@ describe('decryption oracle: a captured ciphertext is decrypted only from outsid
       rcpts: ['<bob@mail.example.net>'],
       address: OUTSIDE,
     });
+  });
+});
+
+describe('decryption oracle: the time to answer encrypted mail', () => {
+  it('is a multiple of DOMSEC_ENCRYPTED_REPLY_QUANTUM, for the genuine message and a broken one alike; plain mail is not held', async () => {
+    const quantum = 1000;
+    const m = await startUs(pki, { DOMSEC_ENCRYPTED_REPLY_QUANTUM: String(quantum) });
+    try {
+      const broken = Buffer.from(captured);
+      // A byte of the base64 body changed: the envelope no longer decrypts to anything readable.
+      const at = broken.lastIndexOf('\r\n\r\n', broken.length - 200) - 40;
+      broken[at] = broken[at] === 0x41 ? 0x42 : 0x41;
+      const timed = async (message: Buffer) => {
+        const t0 = process.hrtime.bigint();
+        const o = await send(m, message, fromOutside);
+        return { o, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+      };
+      for (const message of [captured, broken]) {
+        const { o, ms } = await timed(message);
+        assert.equal(o.decision?.type, 'accept');
+        assert.ok(ms >= quantum, `answered after ${ms.toFixed(0)} ms, before the quantum`);
+      }
+      const plain = await timed(
+        Buffer.from('From: alice@example.org\r\nSubject: hi\r\n\r\nhello\r\n'),
+      );
+      assert.ok(plain.ms < quantum, `plain mail held for ${plain.ms.toFixed(0)} ms`);
+    } finally {
+      await m.close();
+    }
   });
 });

@@ -96,6 +96,11 @@ describe('large inbound messages in a worker thread', { timeout: 120_000 }, () =
       assert.equal(there.onMainThread, true);
       assert.ok(splitMessage(offloaded.message).body.includes('The quick brown fox'));
       assert.ok(turns > 100, `${turns} turns of the event loop`);
+      // A message in shared memory (as the gateway takes a large one) is read there: the same.
+      const shared = Buffer.from(new SharedArrayBuffer(sealed.length));
+      sealed.copy(shared);
+      const fromShared = await worker.transform(shared, context(there));
+      assert.deepStrictEqual(fromShared, offloaded);
     } finally {
       await worker.close();
     }
