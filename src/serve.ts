@@ -130,7 +130,8 @@ export async function startService(
     'certificate sources ready',
   );
   const outboundWorker = new OutboundWorker();
-  const inboundWorker = new InboundWorker();
+  // Small S/MIME messages have a worker of their own: they do not queue behind large ones.
+  const inboundWorkers = { large: new InboundWorker(), small: new InboundWorker() };
   const app =
     config.mode === 'pass-through'
       ? passThroughApplication()
@@ -143,7 +144,11 @@ export async function startService(
           offload: {
             minBytes: OFFLOAD_BYTES,
             transform: (message, context) => outboundWorker.transform(message, context),
-            transformInbound: (message, context) => inboundWorker.transform(message, context),
+            transformInbound: (message, context) =>
+              inboundWorkers[message.length >= OFFLOAD_BYTES ? 'large' : 'small'].transform(
+                message,
+                context,
+              ),
           },
           onMessage: (m) => {
             metrics.messages.inc({ direction: m.direction, action: m.action, outcome: m.outcome });
@@ -185,7 +190,11 @@ export async function startService(
       clearInterval(expiryTimer);
       log.info({ open: milter.connectionCount }, 'draining milter connections');
       await milter.close(config.drainTimeoutMs);
-      await Promise.all([outboundWorker.close(), inboundWorker.close()]);
+      await Promise.all([
+        outboundWorker.close(),
+        inboundWorkers.large.close(),
+        inboundWorkers.small.close(),
+      ]);
       await http.close();
       await cache.close();
       log.info('milter stopped');

@@ -16,12 +16,13 @@ import {
   type TransactionContext,
   type TransactionHandler,
 } from '../../protocol/index.js';
-import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/index.js';
+import { DEFAULT_MIME_LIMITS, type MimeLimits, parseContentType } from '../mime/index.js';
 import type { LookupResult } from '../pki/partners.js';
 import { allDecryptionKeys } from '../pki/setup.js';
 import { actionFor } from '../policy/actions.js';
 import { arrivedEncrypted, inboundFailure } from '../policy/inbound-failure.js';
 import { isRequired } from '../policy/requirements.js';
+import { classify } from '../smime/detect.js';
 import { transformInbound } from '../smime/inbound.js';
 import { transformOutbound } from '../smime/outbound.js';
 import type { InboundContext, TransformResult } from '../smime/types.js';
@@ -280,10 +281,20 @@ class Transaction implements TransactionHandler {
     return done(r.report.actions.length === 0 ? 'none' : action, 'ok', Decisions.accept);
   }
 
-  /** Whether an inbound message of `size` bytes is transformed in the offload worker. */
+  /**
+   * Whether an inbound message is transformed in the offload worker: a large
+   * one, and any S/MIME one whatever its size. What is inside a small CMS
+   * object is the sender's choice (a BER SignedData of 0.5 MB can hold
+   * 190 000 elements, seconds of parsing), so it is never read on the event
+   * loop; plain mail, with nothing to decrypt or verify, stays here.
+   */
   private offloadsInbound(direction: Direction, size: number): boolean {
     const offload = this.deps.offload;
-    return direction === 'inbound' && !!offload?.transformInbound && size >= offload.minBytes;
+    if (direction !== 'inbound' || !offload?.transformInbound) return false;
+    if (size >= offload.minBytes) return true;
+    const ct = this.received.headers.find((h) => h.name.toLowerCase() === 'content-type');
+    const protection = classify(parseContentType(ct ? ct.value.toString('latin1').trim() : ''));
+    return protection !== 'none';
   }
 
   /** transformInbound, in the offload worker when the message is large. */

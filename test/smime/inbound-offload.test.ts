@@ -173,7 +173,7 @@ describe('large inbound messages in a worker thread', { timeout: 120_000 }, () =
     }
   });
 
-  test('serve hands an inbound message of OFFLOAD_BYTES or more to the worker and delivers it decrypted', async () => {
+  test('serve hands an inbound message of OFFLOAD_BYTES or more, and any S/MIME one, to a worker and delivers it decrypted', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'domsec-offload-in-'));
     await writeDomainPki(join(dir, 'net'), 'example.net', net);
     writeFileSync(join(dir, 'anchors.pem'), certificatePem(org.ca.certificate));
@@ -205,6 +205,32 @@ describe('large inbound messages in a worker thread', { timeout: 120_000 }, () =
         await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(offloaded().length, 1, serve.output());
       assert.match(offloaded()[0]!, /"direction":"inbound"/);
+      // A small S/MIME message goes to a worker too (what a small CMS object
+      // holds is the sender's choice); small plain mail does not.
+      const small = await transformOutbound(message(2000), {
+        signer: {
+          certificate: org.signing.certificate,
+          chain: [org.ca.certificate],
+          privateKey: org.signing.privateKey,
+        },
+        recipients: [{ certificate: net.encryption.certificate }],
+        options: { sign: true, encrypt: true },
+      });
+      assert.ok(small.ok && small.message.length < OFFLOAD_BYTES);
+      const s = await runMessage(servedMilter(serve.port), small.message, inbound);
+      assert.equal(s.decision?.type, 'accept');
+      const plain = await runMessage(servedMilter(serve.port), message(2000), inbound);
+      assert.equal(plain.decision?.type, 'accept');
+      const lines = () =>
+        serve
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('"msg":"message"'));
+      for (let i = 0; i < 100 && lines().length < 3; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      const [, second, third] = lines();
+      assert.match(second ?? '', /"offloaded":true/, 'the small S/MIME message');
+      assert.doesNotMatch(third ?? '', /"offloaded"/, 'the plain message');
     } finally {
       await serve.stop();
       await rm(dir, { recursive: true, force: true });
