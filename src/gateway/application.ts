@@ -38,16 +38,9 @@ import { type Field, mtaHeaderValue } from './header-edits.js';
 import { ReceivedMessage } from './message.js';
 import { encryptionRequired, planOutbound } from './outbound-plan.js';
 import { oversizedInbound } from './oversized.js';
+import { replyQuantum } from './reply-quantum.js';
 
 export type { GatewayDeps, GatewayLogger, MessageOutcome } from './deps.js';
-
-/** Resolves at the next multiple of `quantumMs` after `started` (process.hrtime.bigint()). */
-function replyQuantum(started: bigint, quantumMs = 0): Promise<void> {
-  if (quantumMs <= 0) return Promise.resolve();
-  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-  const waitMs = Math.ceil(elapsedMs / quantumMs) * quantumMs - elapsedMs;
-  return new Promise((resolve) => setTimeout(resolve, Math.max(waitMs, 0)));
-}
 
 /** The verdict on encrypted mail delivered as it came, whatever the reason. */
 const UNDECRYPTED: SmimeVerdict = {

@@ -32,6 +32,9 @@ function testRunnerFreeEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A path beside the project, or the variable that used to point there (spelled in pieces: this file is code too). */
+const OUTSIDE_PATH = new RegExp(`\\.\\./${'sha'}red\\b|DOMSEC_${'VECTORS'}_DIR`);
+
 /** Files that can name a path at run time: code, scripts, the CI entry point. */
 const CODE = /\.(ts|mjs|js|sh)$|^\.ci\/run$/;
 
@@ -39,15 +42,15 @@ describe('the suite is self-contained', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'domsec-clone-'));
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
-  test('no code or test names a path beside the project (../shared or above the root)', () => {
+  test('no code or test names a path beside the project (the shared folder or above the root)', () => {
     const offenders = repositoryFiles()
-      .filter((f) => CODE.test(f) && f !== 'test/src/self-contained.test.ts')
-      .filter((f) => /\.\.\/shared\b|DOMSEC_VECTORS_DIR/.test(readFileSync(join(ROOT, f), 'utf8')));
+      .filter((f) => CODE.test(f))
+      .filter((f) => OUTSIDE_PATH.test(readFileSync(join(ROOT, f), 'utf8')));
     assert.deepEqual(offenders, []);
   });
 
   test('a copy with nothing beside it builds and passes the fixture-reading tests', () => {
-    // <scratch>/p is the clone; <scratch> holds nothing else, so no ../shared.
+    // <scratch>/p is the clone; <scratch> holds nothing else, so nothing beside the project.
     const clone = join(scratch, 'p');
     for (const f of repositoryFiles()) {
       mkdirSync(dirname(join(clone, f)), { recursive: true });
