@@ -372,6 +372,11 @@ class Transaction implements TransactionHandler {
       });
       return done(policyAction, 'failed', decision, verdict.result);
     }
+    // Encrypted mail delivered as it came: counted as the failure it is, not
+    // as the decryption that was tried (a verdict such as smime=fail is the
+    // outcome of a message handled as it should be, and stays ok).
+    if (failure?.kind === 'decrypt-failure')
+      return done(failure.kind, 'failed', Decisions.accept, verdict.result);
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
     return done(action, 'ok', Decisions.accept, verdict.result);
   }
@@ -383,7 +388,8 @@ class Transaction implements TransactionHandler {
    * would carry the decrypted message, our verdict and the restored
    * headers back to whoever gave the envelope sender. Recipients are
    * re-added with NOTIFY=FAILURE and their ORCPT kept; a redirected message's
-   * administrator address was added without NOTIFY (failures only) already.
+   * recipients are replaced by the administrator's address, added without
+   * NOTIFY (failures only).
    */
   private async receiptsWithoutContent(eom: EndOfMessage, redirected: boolean): Promise<void> {
     if (this.sender !== '' && this.sender !== '<>') await eom.changeFrom(this.sender, 'RET=HDRS');
