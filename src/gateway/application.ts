@@ -372,9 +372,8 @@ class Transaction implements TransactionHandler {
       });
       return done(policyAction, 'failed', decision, verdict.result);
     }
-    // Encrypted mail delivered as it came: counted as the failure it is, not
-    // as the decryption that was tried (a verdict such as smime=fail is the
-    // outcome of a message handled as it should be, and stays ok).
+    // Encrypted mail delivered as it came counts as the failure it is (a
+    // verdict such as smime=fail is a message handled as it should be: ok).
     if (failure?.kind === 'decrypt-failure')
       return done(failure.kind, 'failed', Decisions.accept, verdict.result);
     const action = r.report.actions.length === 0 ? 'none' : r.report.actions.join('+');
